@@ -1,0 +1,278 @@
+//! The `media_files` read model (with its thumbnails): writes, point reads and checkpoints.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use crate::error::ReadModelError;
+use crate::rows::{FileRow, NewFile, Position, ThumbnailRow, UserRef, Write};
+
+type Result<T> = std::result::Result<T, ReadModelError>;
+
+/// The projection's name in `projection_checkpoints`.
+pub const MEDIA_FILES: &str = "media_files";
+
+#[derive(Debug, Clone)]
+pub struct MediaReadModel {
+    pool: AnyPool,
+}
+
+const FILE_COLUMNS: &str =
+    "f.id, f.aggregate_id, f.user_id, u.username, u.first_name, u.last_name, \
+     f.media_type, f.mime, f.blob_hash, f.original_filename, f.name, f.description, f.size, \
+     f.width, f.height, f.mode, f.created_at, f.updated_at";
+
+impl MediaReadModel {
+    pub fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// Apply writes, and move the checkpoint to `checkpoint` if given, in one transaction:
+    /// either all of it is applied or none, so a crash never half-applies a batch.
+    pub async fn apply(&self, writes: &[Write], checkpoint: Option<Position>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            match write {
+                Write::Insert { version, file } => insert(&mut tx, *version, file).await?,
+                Write::UpdateMetadata {
+                    aggregate_id,
+                    version,
+                    name,
+                    description,
+                    at,
+                } => {
+                    // A guarded UPDATE: a row that has seen this version is left alone.
+                    sqlx::query(
+                        "UPDATE media_files SET \
+                           name = COALESCE($1, name), name_folded = COALESCE($2, name_folded), \
+                           description = COALESCE($3, description), updated_at = $4, version = $5 \
+                         WHERE aggregate_id = $6 AND version < $7",
+                    )
+                    .bind(name.clone())
+                    .bind(name.as_deref().map(fold))
+                    .bind(description.clone())
+                    .bind(*at)
+                    .bind(*version)
+                    .bind(aggregate_id)
+                    .bind(*version)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Delete {
+                    aggregate_id,
+                    version,
+                    at,
+                } => {
+                    sqlx::query(
+                        "UPDATE media_files SET deleted_at = $1, version = $2 \
+                         WHERE aggregate_id = $3 AND version < $4",
+                    )
+                    .bind(*at)
+                    .bind(*version)
+                    .bind(aggregate_id)
+                    .bind(*version)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        if let Some(position) = checkpoint {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
+            )
+            .bind(MEDIA_FILES)
+            .bind(position.tx)
+            .bind(position.seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The position of the last event the projection applied in commit order.
+    pub async fn checkpoint(&self) -> Result<Position> {
+        let row = sqlx::query("SELECT tx, seq FROM projection_checkpoints WHERE name = $1")
+            .bind(MEDIA_FILES)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Position {
+                tx: row.try_get("tx")?,
+                seq: row.try_get("seq")?,
+            },
+            None => Position::default(),
+        })
+    }
+
+    /// The last aggregate sequence applied to a file's row, 0 if it has none yet.
+    pub async fn version_of(&self, aggregate_id: &str) -> Result<i64> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM media_files WHERE aggregate_id = $1")
+                .bind(aggregate_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(version.unwrap_or(0))
+    }
+
+    /// A live file by its public id.
+    pub async fn get(&self, id: i64) -> Result<Option<FileRow>> {
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM media_files f JOIN users u ON u.id = f.user_id \
+             WHERE f.id = $1 AND f.deleted_at IS NULL"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut file = file_row(&row)?;
+        file.thumbnails = self.thumbnails_of(id).await?;
+        Ok(Some(file))
+    }
+
+    /// The aggregate id of a live file, for commands addressed by public id.
+    pub async fn live_aggregate_id(&self, id: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT aggregate_id FROM media_files WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// The MIME type under which a blob is served, if a live file stores it.
+    pub async fn blob_mime(&self, blob_hash: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT mime FROM media_files WHERE blob_hash = $1 AND deleted_at IS NULL LIMIT 1",
+        )
+        .bind(blob_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Whether any live file, or a thumbnail of one, still refers to a blob.
+    pub async fn blob_in_use(&self, blob_hash: &str) -> Result<bool> {
+        let used = sqlx::query(
+            "SELECT 1 FROM media_files WHERE blob_hash = $1 AND deleted_at IS NULL \
+             UNION ALL \
+             SELECT 1 FROM media_thumbnails t JOIN media_files f ON f.id = t.file_id \
+               WHERE t.blob_hash = $1 AND f.deleted_at IS NULL \
+             LIMIT 1",
+        )
+        .bind(blob_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(used.is_some())
+    }
+
+    async fn thumbnails_of(&self, file_id: i64) -> Result<Vec<ThumbnailRow>> {
+        let rows = sqlx::query(
+            "SELECT id, box_size, blob_hash, width, height, bytes FROM media_thumbnails \
+             WHERE file_id = $1 ORDER BY box_size",
+        )
+        .bind(file_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ThumbnailRow {
+                    id: row.try_get("id")?,
+                    box_size: row.try_get("box_size")?,
+                    blob_hash: row.try_get("blob_hash")?,
+                    width: row.try_get("width")?,
+                    height: row.try_get("height")?,
+                    bytes: row.try_get("bytes")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    version: i64,
+    file: &NewFile,
+) -> Result<()> {
+    // The first write of a file: a replay of the same event finds the row and does nothing.
+    let inserted = sqlx::query(
+        "INSERT INTO media_files (id, aggregate_id, version, user_id, media_type, mime, blob_hash, \
+           original_filename, name, name_folded, description, size, width, height, mode, \
+           created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(file.id)
+    .bind(&file.aggregate_id)
+    .bind(version)
+    .bind(file.user_id)
+    .bind(&file.media_type)
+    .bind(&file.mime)
+    .bind(&file.blob_hash)
+    .bind(&file.original_filename)
+    .bind(&file.name)
+    .bind(fold(&file.name))
+    .bind(&file.description)
+    .bind(file.size)
+    .bind(file.width)
+    .bind(file.height)
+    .bind(file.mode.clone())
+    .bind(file.created_at)
+    .bind(file.created_at)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(());
+    }
+    for thumb in &file.thumbnails {
+        sqlx::query(
+            "INSERT INTO media_thumbnails (id, file_id, box_size, blob_hash, width, height, bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(thumb.id)
+        .bind(file.id)
+        .bind(thumb.box_size)
+        .bind(&thumb.blob_hash)
+        .bind(thumb.width)
+        .bind(thumb.height)
+        .bind(thumb.bytes)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn file_row(row: &AnyRow) -> Result<FileRow> {
+    Ok(FileRow {
+        id: row.try_get("id")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        user: UserRef {
+            id: row.try_get("user_id")?,
+            username: row.try_get("username")?,
+            first_name: row.try_get("first_name")?,
+            last_name: row.try_get("last_name")?,
+        },
+        media_type: row.try_get("media_type")?,
+        mime: row.try_get("mime")?,
+        blob_hash: row.try_get("blob_hash")?,
+        original_filename: row.try_get("original_filename")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        size: row.try_get("size")?,
+        width: row.try_get("width")?,
+        height: row.try_get("height")?,
+        mode: row.try_get("mode")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        thumbnails: Vec::new(),
+    })
+}
+
+/// Search compares lower-cased text; folding here, not in SQL, makes both backends agree on
+/// Unicode (`ÄPFEL` finds `äpfel`).
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}

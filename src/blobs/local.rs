@@ -1,0 +1,96 @@
+//! Blobs as files on the local disk: `<data>/blobs/<2 hex>/<2 hex>/<64 hex>` (SPEC §8), with
+//! uploads in progress under `<data>/tmp/` on the same file system, so the final move is an
+//! atomic rename.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::fs;
+
+use super::{BlobError, BlobReader, BlobStore, Persisted, TempFile};
+use crate::domain::BlobHash;
+
+pub struct LocalBlobStore {
+    blobs: PathBuf,
+    tmp: PathBuf,
+}
+
+impl LocalBlobStore {
+    /// Open (creating) the store under `data_dir`, and sweep uploads a crash left behind.
+    pub async fn open(data_dir: &Path) -> Result<Self, BlobError> {
+        let blobs = data_dir.join("blobs");
+        let tmp = data_dir.join("tmp");
+        fs::create_dir_all(&blobs).await?;
+        if fs::try_exists(&tmp).await? {
+            fs::remove_dir_all(&tmp).await?;
+        }
+        fs::create_dir_all(&tmp).await?;
+        Ok(Self { blobs, tmp })
+    }
+
+    pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
+        let hex = hash.as_str();
+        self.blobs.join(&hex[..2]).join(&hex[2..4]).join(hex)
+    }
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobStore {
+    async fn temp_file(&self) -> Result<TempFile, BlobError> {
+        let path = self.tmp.join(format!("upload-{}", uuid::Uuid::new_v4()));
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        Ok(TempFile::new(path, file))
+    }
+
+    async fn persist(&self, temp: TempFile, hash: &BlobHash) -> Result<Persisted, BlobError> {
+        let target = self.path_of(hash);
+        if fs::try_exists(&target).await? {
+            return Ok(Persisted::AlreadyStored);
+        }
+        let dir = target.parent().unwrap_or(&self.blobs).to_path_buf();
+        fs::create_dir_all(&dir).await?;
+        // The bytes were fsynced by the writer; the rename is made durable by syncing the
+        // directory. `hard_link` instead of `rename` fails rather than overwrite a blob that
+        // appeared meanwhile.
+        match fs::hard_link(temp.path(), &target).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(Persisted::AlreadyStored)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let temp_path = temp.disarm();
+        fs::remove_file(&temp_path).await?;
+        sync_dir(dir).await?;
+        Ok(Persisted::Created)
+    }
+
+    async fn open(&self, hash: &BlobHash) -> Result<Option<BlobReader>, BlobError> {
+        match fs::File::open(self.path_of(hash)).await {
+            Ok(file) => {
+                let len = file.metadata().await?.len();
+                Ok(Some(BlobReader { file, len }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove(&self, hash: &BlobHash) -> Result<(), BlobError> {
+        match fs::remove_file(self.path_of(hash)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+async fn sync_dir(dir: PathBuf) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all())
+        .await
+        .map_err(std::io::Error::other)?
+}

@@ -1,0 +1,15 @@
+//! The write side's model of a media file: aggregate, commands, events and the values they carry.
+//!
+//! No HTTP, no SQL, no files here: the domain decides what may happen and what did happen.
+
+mod aggregate;
+mod commands;
+mod error;
+mod events;
+mod values;
+
+pub use aggregate::MediaFile;
+pub use commands::{MediaFileCommand, MetadataChange, UploadFile};
+pub use error::MediaFileError;
+pub use events::{Change, FileUploaded, MediaFileEvent, MetadataUpdated, Uploader};
+pub use values::{BlobHash, Description, FieldError, FileName, MediaType};

@@ -1,0 +1,33 @@
+//! The primary API, `/api/media/files` (seeds 000–003): one endpoint per file.
+
+mod delete;
+mod detail;
+mod upload;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+
+use super::AppState;
+use crate::media::SizeLimits;
+
+/// Room for the multipart framing and the text fields around the largest file.
+const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
+
+pub fn router(limits: &SizeLimits) -> Router<AppState> {
+    let body_limit = usize::try_from(limits.max() + MULTIPART_OVERHEAD).unwrap_or(usize::MAX);
+    Router::new()
+        .route(
+            "/api/media/files",
+            axum::routing::post(upload::upload).layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .route(
+            "/api/media/files/{id}",
+            get(detail::detail).delete(delete::delete),
+        )
+}
+
+/// A path id that is not a positive integer cannot name a file: 404, as a missing one is.
+fn parse_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0)
+}

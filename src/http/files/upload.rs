@@ -1,0 +1,120 @@
+//! `POST /api/media/files`: multipart `f` (required), `name`, `description` (seed 002, SPEC §4).
+
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::Json;
+use futures_util::TryStreamExt;
+
+use crate::accounts::Permission;
+use crate::domain::{Description, FileName};
+use crate::http::error::{ApiError, Result};
+use crate::http::extract::{AuthUser, BaseUrl};
+use crate::http::representation::MediaFileJson;
+use crate::http::AppState;
+use crate::media::{ingest, Hints, IngestError, Ingested};
+use crate::service::UploadRequest;
+
+/// Text fields are read into memory, so they are capped (in bytes, before the character
+/// limits of SPEC §5 apply).
+const TEXT_FIELD_MAX_BYTES: usize = 64 * 1024;
+
+pub async fn upload(
+    user: AuthUser,
+    State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<(StatusCode, Json<MediaFileJson>)> {
+    user.require(Permission::Create)?;
+    let mut multipart = multipart.map_err(|_| ApiError::BadRequest("No file uploaded".into()))?;
+
+    let mut file: Option<(Ingested, String)> = None;
+    let mut name: Option<String> = None;
+    let mut description: Option<String> = None;
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("f") => {
+                if file.is_some() {
+                    return Err(ApiError::BadRequest(
+                        "Send exactly one file in the 'f' field".into(),
+                    ));
+                }
+                let original = field.file_name().unwrap_or_default().to_string();
+                if original.is_empty() {
+                    return Err(ApiError::BadRequest("No file uploaded".into()));
+                }
+                let hints = Hints {
+                    file_name: original.clone(),
+                    mime: field.content_type().unwrap_or_default().to_string(),
+                };
+                let body = field.map_err(|e| ingest_error(&e));
+                let ingested =
+                    ingest(state.media.blobs.as_ref(), body, &hints, &state.limits).await?;
+                file = Some((ingested, original));
+            }
+            Some("name") => name = Some(read_text(field, "name").await?),
+            Some("description") => description = Some(read_text(field, "description").await?),
+            // Unknown parts are read past (the body limit bounds them) and ignored.
+            _ => drop(field),
+        }
+    }
+    let (ingested, original_filename) =
+        file.ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))?;
+
+    let name = match name.filter(|n| !n.is_empty()) {
+        Some(given) => FileName::parse(given).map_err(|e| ApiError::Field {
+            field: "name",
+            message: e.0,
+        })?,
+        None => FileName::from_original(&original_filename)
+            .ok_or_else(|| ApiError::BadRequest("No file uploaded".into()))?,
+    };
+    let description =
+        Description::parse(description.unwrap_or_default()).map_err(|e| ApiError::Field {
+            field: "description",
+            message: e.0,
+        })?;
+
+    let request = UploadRequest {
+        ingested,
+        original_filename,
+        name,
+        description,
+    };
+    let row = state.media.upload(&user.actor(), request).await?;
+    Ok((StatusCode::CREATED, Json(MediaFileJson::new(&row, &base))))
+}
+
+async fn read_text(mut field: Field<'_>, which: &'static str) -> Result<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if bytes.len() + chunk.len() > TEXT_FIELD_MAX_BYTES {
+            return Err(ApiError::Field {
+                field: which,
+                message: "This field is too long.".into(),
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::Field {
+        field: which,
+        message: "Not valid UTF-8 text.".into(),
+    })
+}
+
+/// A body over the route's length limit is 413; any other broken multipart is the client's.
+fn ingest_error(error: &MultipartError) -> IngestError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        IngestError::BodyTooLarge
+    } else {
+        IngestError::Interrupted(error.body_text())
+    }
+}
+
+fn multipart_error(error: MultipartError) -> ApiError {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::TooLarge("File too large: the request body is over the limit".into())
+    } else {
+        ApiError::BadRequest(format!("Malformed multipart body: {}", error.body_text()))
+    }
+}

@@ -1,0 +1,59 @@
+//! The HTTP layer: maps requests to the service's commands and queries, and back to JSON.
+
+mod downloads;
+mod error;
+mod extract;
+mod files;
+mod representation;
+
+use std::sync::Arc;
+
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use axum::Router;
+use tower::Layer;
+use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+use crate::accounts::Accounts;
+use crate::media::SizeLimits;
+use crate::service::MediaService;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub media: Arc<MediaService>,
+    pub accounts: Accounts,
+    pub limits: SizeLimits,
+    pub public_base: Option<String>,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole service. A trailing slash is accepted on every path (SPEC §1): it is trimmed
+/// before routing, which is why the router is wrapped rather than layered.
+pub fn app(state: AppState) -> NormalizePath<Router> {
+    let router = Router::new()
+        .merge(files::router(&state.limits))
+        .route("/media/{hash}/{name}", get(downloads::download))
+        .fallback(|| async { ApiError::NotFound("Not found") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        // Layer order: the request id is set first (outermost), so the trace span and the
+        // handlers see it, and it is copied onto the response last.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+    NormalizePathLayer::trim_trailing_slash().layer(router)
+}

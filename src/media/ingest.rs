@@ -1,0 +1,199 @@
+//! The upload pipeline: stream a body to a temporary file while hashing it, enforce the
+//! per-type size limit as the bytes arrive, and detect the type from the content.
+//!
+//! Memory stays constant whatever the size: one write buffer and the first `HEAD_LEN` bytes.
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use super::detect::{self, DetectError, Detected, TextCheck, HEAD_LEN};
+use crate::blobs::{BlobError, BlobStore, TempFile};
+use crate::domain::{BlobHash, MediaType};
+
+/// Per-type upload limits in bytes (SPEC §4). Exactly the limit is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    pub image: u64,
+    /// pdf, text, document, spreadsheet, presentation, compressed.
+    pub document: u64,
+    pub audio: u64,
+    pub video: u64,
+}
+
+const MIB: u64 = 1024 * 1024;
+
+impl Default for SizeLimits {
+    fn default() -> Self {
+        Self {
+            image: 10 * MIB,
+            document: 20 * MIB,
+            audio: 50 * MIB,
+            video: 100 * MIB,
+        }
+    }
+}
+
+impl SizeLimits {
+    pub fn for_type(&self, media_type: MediaType) -> u64 {
+        match media_type {
+            MediaType::Image => self.image,
+            MediaType::Audio => self.audio,
+            MediaType::Video => self.video,
+            MediaType::Pdf
+            | MediaType::Text
+            | MediaType::Document
+            | MediaType::Compressed
+            | MediaType::Spreadsheet
+            | MediaType::Presentation => self.document,
+        }
+    }
+
+    /// The largest limit: what a body may reach before its type is known.
+    pub fn max(&self) -> u64 {
+        self.image
+            .max(self.document)
+            .max(self.audio)
+            .max(self.video)
+    }
+}
+
+/// What the client said about the file: hints only, never decisive alone.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    pub file_name: String,
+    pub mime: String,
+}
+
+/// An upload fully on disk, hashed and typed, not yet a blob.
+#[derive(Debug)]
+pub struct Ingested {
+    pub temp: TempFile,
+    pub hash: BlobHash,
+    pub size: u64,
+    pub detected: Detected,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("The submitted file is empty.")]
+    Empty,
+    #[error("File too large: {media_type} files may be at most {limit} bytes")]
+    TooLarge { media_type: MediaType, limit: u64 },
+    /// The whole request body went over the route's limit before the file ended.
+    #[error("File too large: the request body is over the limit")]
+    BodyTooLarge,
+    #[error("{0}")]
+    Refused(#[from] DetectError),
+    /// The client's stream broke off or was malformed.
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
+    #[error(transparent)]
+    Storage(#[from] BlobError),
+}
+
+impl From<std::io::Error> for IngestError {
+    fn from(error: std::io::Error) -> Self {
+        IngestError::Storage(BlobError::Io(error))
+    }
+}
+
+/// The type that governs the size limit, and the sniff it came from, once the head is known.
+struct Verdict {
+    sniff: detect::Sniff,
+    limit_type: MediaType,
+    limit: u64,
+}
+
+/// Stream `body` into a new temporary file. The caller maps its transport's errors to
+/// `IngestError` (a body-length limit is `TooLarge`, a broken stream `Interrupted`).
+pub async fn ingest<S>(
+    blobs: &dyn BlobStore,
+    body: S,
+    hints: &Hints,
+    limits: &SizeLimits,
+) -> Result<Ingested, IngestError>
+where
+    S: Stream<Item = Result<Bytes, IngestError>>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut temp = blobs.temp_file().await?;
+    let file = temp
+        .take_file()
+        .ok_or_else(|| IngestError::Interrupted("temporary file already used".into()))?;
+    let mut writer = BufWriter::with_capacity(256 * 1024, file);
+    let mut hasher = blake3::Hasher::new();
+    let mut text = TextCheck::default();
+    let mut head: Vec<u8> = Vec::with_capacity(HEAD_LEN);
+    let mut size: u64 = 0;
+    let mut verdict: Option<Verdict> = None;
+
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        size += chunk.len() as u64;
+        if verdict.is_none() {
+            let wanted = (HEAD_LEN - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..wanted]);
+            if head.len() == HEAD_LEN {
+                verdict = Some(judge(&head, limits)?);
+            }
+        }
+        let limit = verdict.as_ref().map_or(limits.max(), |v| v.limit);
+        if size > limit {
+            let media_type = verdict.as_ref().map_or(MediaType::Video, |v| v.limit_type);
+            return Err(IngestError::TooLarge { media_type, limit });
+        }
+        hasher.update(&chunk);
+        text.push(&chunk);
+        writer.write_all(&chunk).await?;
+    }
+    if size == 0 {
+        return Err(IngestError::Empty);
+    }
+    let verdict = match verdict {
+        Some(verdict) => verdict,
+        None => judge(&head, limits)?,
+    };
+    if size > verdict.limit {
+        return Err(IngestError::TooLarge {
+            media_type: verdict.limit_type,
+            limit: verdict.limit,
+        });
+    }
+    writer.flush().await?;
+    let file = writer.into_inner();
+    file.sync_all().await?;
+    drop(file);
+
+    let path = temp.path().to_path_buf();
+    let (is_text, hints_owned) = (text.finish(), hints.clone());
+    let detected = tokio::task::spawn_blocking(move || {
+        detect::resolve(
+            verdict.sniff,
+            &head,
+            &path,
+            is_text,
+            &hints_owned.file_name,
+            &hints_owned.mime,
+        )
+    })
+    .await
+    .map_err(|e| IngestError::Interrupted(e.to_string()))??;
+
+    Ok(Ingested {
+        temp,
+        hash: BlobHash::from_bytes(*hasher.finalize().as_bytes()),
+        size,
+        detected,
+    })
+}
+
+fn judge(head: &[u8], limits: &SizeLimits) -> Result<Verdict, DetectError> {
+    let sniff = detect::sniff(head)?;
+    let limit_type = sniff.limit_class();
+    Ok(Verdict {
+        limit: limits.for_type(limit_type),
+        limit_type,
+        sniff,
+    })
+}

@@ -1,0 +1,6 @@
+//! What the service learns from an upload's bytes: its type, and (for images) its facts.
+
+pub mod detect;
+pub mod ingest;
+
+pub use ingest::{ingest, Hints, IngestError, Ingested, SizeLimits};

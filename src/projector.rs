@@ -1,0 +1,131 @@
+//! The projector: turns stored events into read-model writes. The only code that knows both.
+//!
+//! It follows the event store itself rather than cqrs-es's query dispatch (which runs after
+//! the commit and swallows errors), in two ways that meet in idempotent writes:
+//! - after a command, `catch_up_file` applies that file's events beyond its row's version,
+//!   so a read right after the command sees it;
+//! - at start and then every few seconds, `catch_up_all` applies every committed event after
+//!   the checkpoint, in commit order, moving the checkpoint in the same transaction. That heals
+//!   a crash between storing an event and projecting it. Rows skip versions they have seen,
+//!   so the two paths never apply an event twice.
+
+use std::time::Duration;
+
+use mediastore_projections::{MediaReadModel, NewFile, ReadModelError, Write};
+
+use crate::domain::MediaFileEvent;
+use crate::store::{EventLog, StoredEvent};
+
+const BATCH: i64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("reading the event store: {0}")]
+    EventStore(#[from] sqlx::Error),
+    #[error(transparent)]
+    ReadModel(#[from] ReadModelError),
+    #[error("event {aggregate_id}#{sequence} cannot be read: {reason}")]
+    Undecodable {
+        aggregate_id: String,
+        sequence: i64,
+        reason: String,
+    },
+}
+
+#[derive(Clone)]
+pub struct Projector {
+    log: EventLog,
+    read_model: MediaReadModel,
+}
+
+impl Projector {
+    pub fn new(log: EventLog, read_model: MediaReadModel) -> Self {
+        Self { log, read_model }
+    }
+
+    /// Bring one file's row up to date with its events.
+    pub async fn catch_up_file(&self, aggregate_id: &str) -> Result<(), ProjectorError> {
+        let version = self.read_model.version_of(aggregate_id).await?;
+        let events = self.log.events_of(aggregate_id, version).await?;
+        if events.is_empty() {
+            return Ok(());
+        }
+        let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
+        self.read_model.apply(&writes, None).await?;
+        Ok(())
+    }
+
+    /// Apply every committed event after the checkpoint; returns how many were read.
+    pub async fn catch_up_all(&self) -> Result<u64, ProjectorError> {
+        let mut total = 0;
+        loop {
+            let checkpoint = self.read_model.checkpoint().await?;
+            let events = self.log.committed_after(checkpoint, BATCH).await?;
+            let Some(last) = events.last() else {
+                return Ok(total);
+            };
+            let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
+            self.read_model.apply(&writes, Some(last.position)).await?;
+            total += events.len() as u64;
+        }
+    }
+
+    /// Keep following the event store in the background (events of other processes, and
+    /// anything a failed `catch_up_file` left behind).
+    pub fn spawn_follower(self, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = self.catch_up_all().await {
+                    tracing::error!(%error, "projector could not catch up; will retry");
+                }
+            }
+        })
+    }
+}
+
+fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
+    let event: MediaFileEvent = serde_json::from_value(stored.payload.clone()).map_err(|e| {
+        ProjectorError::Undecodable {
+            aggregate_id: stored.aggregate_id.clone(),
+            sequence: stored.sequence,
+            reason: e.to_string(),
+        }
+    })?;
+    let version = stored.sequence;
+    Ok(match event {
+        MediaFileEvent::Uploaded(f) => Write::Insert {
+            version,
+            file: NewFile {
+                id: f.file_id,
+                aggregate_id: stored.aggregate_id.clone(),
+                user_id: f.uploader.id,
+                media_type: f.media_type.as_str().to_string(),
+                mime: f.mime,
+                blob_hash: f.blob.to_string(),
+                original_filename: f.original_filename,
+                name: f.name.into(),
+                description: f.description.into(),
+                size: i64::try_from(f.size).unwrap_or(i64::MAX),
+                width: None,
+                height: None,
+                mode: None,
+                created_at: f.at.timestamp_micros(),
+                thumbnails: Vec::new(),
+            },
+        },
+        MediaFileEvent::MetadataUpdated(u) => Write::UpdateMetadata {
+            aggregate_id: stored.aggregate_id.clone(),
+            version,
+            name: u.name.map(|c| c.to.into()),
+            description: u.description.map(|c| c.to.into()),
+            at: u.at.timestamp_micros(),
+        },
+        MediaFileEvent::Deleted { at } => Write::Delete {
+            aggregate_id: stored.aggregate_id.clone(),
+            version,
+            at: at.timestamp_micros(),
+        },
+    })
+}

@@ -1,0 +1,242 @@
+//! The test harness: a real server on 127.0.0.1:0 over a fresh database (SQLite file, or a
+//! new PostgreSQL database when `TEST_DATABASE_URL` is set) and a fresh data directory.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use mediastore::app::App;
+use mediastore::config::Config;
+use mediastore::media::SizeLimits;
+use reqwest::multipart::{Form, Part};
+use reqwest::{Client, Response};
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+impl Backend {
+    /// PostgreSQL when `TEST_DATABASE_URL` is set; otherwise says loudly that it is skipped.
+    pub fn postgres(test: &str) -> Option<Backend> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                // Written past the test harness's capture, so it shows in every run.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED {test} on PostgreSQL: TEST_DATABASE_URL is not set"
+                );
+                None
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub admin_token: String,
+    pub client: Client,
+    pub data_dir: tempfile::TempDir,
+    pub database_url: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn config(data_dir: &Path, database_url: Option<String>) -> Config {
+    let limits = SizeLimits::default();
+    Config {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        database_url,
+        data_dir: data_dir.to_path_buf(),
+        public_url: None,
+        max_image_bytes: limits.image,
+        max_document_bytes: limits.document,
+        max_audio_bytes: limits.audio,
+        max_video_bytes: limits.video,
+    }
+}
+
+/// A new, empty PostgreSQL database next to the one `base` names; its URL.
+pub async fn fresh_postgres_database(base: &str) -> String {
+    let name = format!("ms_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(base)
+        .await
+        .expect("TEST_DATABASE_URL must reach PostgreSQL");
+    conn.execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database name");
+    format!("{server}/{name}")
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(base) => Some(fresh_postgres_database(&base).await),
+        };
+        let mut config = config(data_dir.path(), database_url.clone());
+        adjust(&mut config);
+        let app = App::build(&config).await.expect("the app builds");
+        let admin_token = app
+            .admin_token
+            .clone()
+            .expect("a first start creates the admin");
+        let address = format!("http://{}", app.local_addr());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            address,
+            admin_token,
+            client: Client::new(),
+            data_dir,
+            database_url: config.database_url,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stop the server, then start a new one over the same database and data directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let config = config(self.data_dir.path(), self.database_url.clone());
+        let app = App::build(&config).await.expect("the app builds again");
+        self.address = format!("http://{}", app.local_addr());
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        })));
+        self.shutdown = Some(shutdown);
+    }
+
+    /// Stop the server and wait for it to finish (its data stays).
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stops cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn upload(&self, file_name: &str, bytes: Vec<u8>) -> Response {
+        self.upload_as(&self.admin_token, file_name, bytes).await
+    }
+
+    pub async fn upload_as(&self, token: &str, file_name: &str, bytes: Vec<u8>) -> Response {
+        let form = Form::new().part("f", Part::bytes(bytes).file_name(file_name.to_string()));
+        self.upload_form(token, form).await
+    }
+
+    pub async fn upload_form(&self, token: &str, form: Form) -> Response {
+        self.client
+            .post(self.url("/api/media/files"))
+            .header("Authorization", format!("Token {token}"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request")
+    }
+
+    /// Upload and return the 201 body.
+    pub async fn uploaded(&self, file_name: &str, bytes: Vec<u8>) -> serde_json::Value {
+        let response = self.upload(file_name, bytes).await;
+        assert_eq!(response.status(), 201, "upload of {file_name} failed");
+        response.json().await.expect("json body")
+    }
+
+    pub async fn get_file(&self, id: &str) -> Response {
+        self.client
+            .get(self.url(&format!("/api/media/files/{id}")))
+            .header("Authorization", format!("Token {}", self.admin_token))
+            .send()
+            .await
+            .expect("detail request")
+    }
+
+    pub async fn delete_file(&self, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/api/media/files/{id}")))
+            .header("Authorization", format!("Token {}", self.admin_token))
+            .send()
+            .await
+            .expect("delete request")
+    }
+
+    /// Run the `mediastore` binary against this app's database and data directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mediastore"));
+        command
+            .args(args)
+            .env("MEDIASTORE_DATA_DIR", self.data_dir.path())
+            .env("RUST_LOG", "warn");
+        match &self.database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        command.output().expect("run mediastore")
+    }
+
+    /// Every file under `<data>/blobs`.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data_dir.path().join("blobs"), &mut out);
+        out
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Run a test on SQLite, and on PostgreSQL when it is configured.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres(stringify!($name)) {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )*};
+}

@@ -1,0 +1,12 @@
+//! The one integration-test binary: the real server over a socket, real files, both backends.
+
+mod fixtures;
+mod helpers;
+
+mod auth;
+mod cli;
+mod delete;
+mod detail;
+mod downloads;
+mod healing;
+mod upload;
