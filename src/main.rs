@@ -1,12 +1,29 @@
 //! The `mediastore` binary: parse the command line, set up logs, run; a failure is one line
 //! on stderr and a non-zero exit.
 
+use clap::error::ErrorKind;
 use clap::Parser;
 use mediastore::cli::{self, Cli};
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            // clap's usage block is left to `--help`: a failure is one line.
+            let rendered = error.to_string();
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{}", line.trim());
+            std::process::exit(
+                if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    0
+                } else {
+                    2
+                },
+            );
+        }
+    };
     init_logs();
     if let Err(error) = cli::run(cli).await {
         eprintln!("error: {error:#}");

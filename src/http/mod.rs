@@ -32,6 +32,23 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// A client's `X-Request-Id` is kept (it ends up in event metadata and logs) only when it is
+/// short and plain; otherwise a fresh one is made.
+async fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let usable = request.headers().get(&REQUEST_ID).is_none_or(|id| {
+        let id = id.as_bytes();
+        !id.is_empty()
+            && id.len() <= 128
+            && id
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    });
+    if !usable {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
 /// The whole service. A trailing slash is accepted on every path (SPEC §1): it is trimmed
 /// before routing, which is why the router is wrapped rather than layered.
 pub fn app(state: AppState) -> NormalizePath<Router> {
@@ -54,6 +71,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid));
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unusable_request_id));
     NormalizePathLayer::trim_trailing_slash().layer(router)
 }

@@ -76,7 +76,7 @@ async fn commands_fail_with_one_line_for_unknown_things(backend: Backend) {
         let output = app.cli(&args);
         assert!(!output.status.success(), "{args:?} should fail");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!stderr.trim().is_empty(), "{args:?}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }

@@ -11,6 +11,7 @@ on_both_backends!(
     an_image_has_the_image_keys_and_a_non_image_does_not,
     ids_that_cannot_exist_are_404,
     a_trailing_slash_is_accepted,
+    every_response_carries_a_request_id,
 );
 
 async fn detail_returns_the_object_the_upload_returned(backend: Backend) {
@@ -54,4 +55,25 @@ async fn a_trailing_slash_is_accepted(backend: Backend) {
     let uploaded = app.uploaded("doc.pdf", fixtures::pdf()).await;
     let response = app.get_file(&format!("{}/", uploaded["id"])).await;
     assert_eq!(response.status(), 200);
+}
+
+async fn every_response_carries_a_request_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let request = |id: Option<&str>| {
+        let mut request = app
+            .client
+            .get(app.url("/api/media/files/1"))
+            .header("Authorization", format!("Token {}", app.admin_token));
+        if let Some(id) = id {
+            request = request.header("X-Request-Id", id);
+        }
+        request.send()
+    };
+    let given = request(Some("trace-42")).await.expect("get");
+    assert_eq!(given.headers()["x-request-id"], "trace-42");
+    let made = request(None).await.expect("get");
+    assert_eq!(made.headers()["x-request-id"].len(), 36, "a UUID");
+    let hostile = "x".repeat(500);
+    let replaced = request(Some(&hostile)).await.expect("get");
+    assert_ne!(replaced.headers()["x-request-id"], hostile.as_str());
 }

@@ -61,3 +61,104 @@ async fn an_event_stored_but_not_projected_is_applied_on_restart(backend: Backen
     assert_eq!(app.get_file(&id.to_string()).await.status(), 200);
     assert_eq!(app.get_file(&first["id"].to_string()).await.status(), 200);
 }
+
+/// A PostgreSQL transaction can take a lower global sequence and commit after a higher one.
+/// A reader that took "everything after the last sequence" would skip it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_committing_event_is_not_skipped_on_postgres() {
+    use mediastore::accounts::{Accounts, NewUser};
+    use mediastore::projector::Projector;
+    use mediastore_projections::MediaReadModel;
+    use sqlx::{Connection, PgConnection};
+
+    let Some(Backend::Postgres(base)) = Backend::postgres("a_late_committing_event_is_not_skipped")
+    else {
+        return;
+    };
+    let url = crate::helpers::fresh_postgres_database(&base).await;
+    let database = Database::connect(&DatabaseUrl::Postgres(url.clone()))
+        .await
+        .expect("connect");
+    let accounts = Accounts::new(database.any.clone());
+    let now = mediastore::service::now().timestamp_micros();
+    let user = accounts
+        .create_user(
+            &NewUser {
+                username: "u".into(),
+                is_admin: true,
+                ..NewUser::default()
+            },
+            now,
+        )
+        .await
+        .expect("user");
+    let read_model = MediaReadModel::new(database.any.clone());
+    let projector = Projector::new(database.event_log(), read_model.clone());
+    let facts = |file_id: i64, name: &str| FileUploaded {
+        file_id,
+        file_uuid: uuid::Uuid::new_v4(),
+        blob: BlobHash::parse(&"ab".repeat(32)).expect("hash"),
+        size: 3,
+        media_type: MediaType::Text,
+        mime: "text/plain".into(),
+        original_filename: name.into(),
+        name: FileName::parse(name).expect("name"),
+        description: Description::default(),
+        uploader: Uploader {
+            id: user.id,
+            uuid: user.uuid,
+        },
+        at: mediastore::service::now(),
+    };
+
+    // The slow writer: its event takes a sequence number, and its transaction stays open.
+    let late = facts(1, "late.txt");
+    let mut slow = PgConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut slow)
+        .await
+        .expect("begin");
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES ('MediaFile', $1, 1, 'uploaded', '1', $2, '{}')",
+    )
+    .bind(late.file_uuid.to_string())
+    .bind(serde_json::to_value(mediastore::domain::MediaFileEvent::Uploaded(late.clone())).expect("json"))
+    .execute(&mut slow)
+    .await
+    .expect("insert");
+
+    // A fast writer commits a higher sequence first, and the projector runs meanwhile.
+    let early = facts(2, "early.txt");
+    database
+        .command_bus()
+        .execute(
+            &early.file_uuid.to_string(),
+            MediaFileCommand::Upload(Box::new(early)),
+            Default::default(),
+        )
+        .await
+        .expect("early event");
+    projector.catch_up_all().await.expect("catch up");
+
+    sqlx::query("COMMIT")
+        .execute(&mut slow)
+        .await
+        .expect("commit");
+    // Other tests' transactions on this server may hold the horizon back for a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        projector.catch_up_all().await.expect("catch up");
+        let late_seen = read_model.get(1).await.expect("read").is_some();
+        let early_seen = read_model.get(2).await.expect("read").is_some();
+        if late_seen && early_seen {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "late={late_seen} early={early_seen}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    database.close().await;
+}

@@ -1,5 +1,6 @@
 //! `POST /api/media/files`: detection, names, limits, dedup, refusals (SPEC §3, §4).
 
+use futures_util::StreamExt;
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
@@ -15,6 +16,8 @@ on_both_backends!(
     refused_uploads_get_a_clear_400_and_leave_nothing,
     an_upload_over_its_type_limit_is_413_without_leftovers,
     exactly_the_limit_is_accepted,
+    an_endless_upload_is_cut_off_at_its_limit_not_buffered,
+    a_client_that_disconnects_mid_upload_leaves_nothing,
     name_defaults_and_validation_follow_the_spec,
     fifty_concurrent_uploads_all_succeed_with_distinct_ids,
 );
@@ -278,4 +281,89 @@ async fn fifty_concurrent_uploads_all_succeed_with_distinct_ids(backend: Backend
     ids.dedup();
     assert_eq!(ids.len(), 50);
     assert_eq!(app.blob_files().len(), 50);
+}
+
+/// The server answers 413 as soon as the limit is passed: a body of up to 1 GiB is offered,
+/// and the answer comes after a little over the 10 MiB image limit has been read.
+async fn an_endless_upload_is_cut_off_at_its_limit_not_buffered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    let chunks = futures_util::stream::iter(0..16_384u32).map(move |i| {
+        let chunk = if i == 0 {
+            fixtures::png()
+        } else {
+            vec![0u8; 64 * 1024]
+        };
+        counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok::<_, std::io::Error>(chunk)
+    });
+    let part = Part::stream(reqwest::Body::wrap_stream(chunks)).file_name("endless.png");
+    let request = app.upload_form(&app.admin_token, Form::new().part("f", part));
+    let response = tokio::time::timeout(std::time::Duration::from_secs(60), request)
+        .await
+        .expect("answered before the body ended");
+    assert_eq!(response.status(), 413);
+    let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        sent < 200 * 1024 * 1024,
+        "the server read {sent} bytes before answering"
+    );
+    assert!(app.blob_files().is_empty());
+}
+
+/// A client that goes away in the middle of its upload leaves no temporary file or blob.
+async fn a_client_that_disconnects_mid_upload_leaves_nothing(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn(backend).await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let boundary = "XBOUNDARYX";
+    let head = format!(
+        "POST /api/media/files HTTP/1.1\r\nHost: {address}\r\nAuthorization: Token {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"cut.pdf\"\r\n\r\n",
+        app.admin_token
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream
+        .write_all(&fixtures::pdf())
+        .await
+        .expect("write some");
+    stream
+        .write_all(&vec![b' '; 300_000])
+        .await
+        .expect("write more");
+    stream.flush().await.expect("flush");
+    let tmp = app.data_dir.path().join("tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(&tmp).expect("tmp dir").count() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    drop(stream);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let leftovers = std::fs::read_dir(&tmp).expect("tmp dir").count();
+        if leftovers == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{leftovers} temporary files left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(app.blob_files().is_empty());
+    // The server is still up.
+    assert_eq!(
+        app.uploaded("after.pdf", fixtures::pdf()).await["type"],
+        "pdf"
+    );
 }
