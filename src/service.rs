@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use mediastore_projections::{FileRow, MediaReadModel, ReadModelError};
+use mediastore_projections::{FileRow, ListQuery, MediaReadModel, Page, ReadModelError};
 use uuid::Uuid;
 
 use crate::blobs::{BlobError, BlobLocks, BlobReader, BlobStore, Persisted};
 use crate::domain::{
-    BlobHash, Description, FileName, FileUploaded, MediaFileCommand, MediaFileError, Uploader,
+    BlobHash, Description, FileName, FileUploaded, MediaFileCommand, MediaFileError,
+    MetadataChange, Uploader,
 };
 use crate::media::Ingested;
 use crate::projector::{Projector, ProjectorError};
@@ -123,6 +124,30 @@ impl MediaService {
 
     pub async fn get(&self, id: i64) -> Result<FileRow, ServiceError> {
         self.read_model.get(id).await?.ok_or(ServiceError::NotFound)
+    }
+
+    pub async fn list(&self, query: &ListQuery) -> Result<Page, ServiceError> {
+        Ok(self.read_model.list(query).await?)
+    }
+
+    /// Change the name and/or description; an update that changes nothing records no event.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        file: &FileRow,
+        name: Option<FileName>,
+        description: Option<Description>,
+    ) -> Result<FileRow, ServiceError> {
+        let command = MediaFileCommand::UpdateMetadata(MetadataChange {
+            name,
+            description,
+            at: now(),
+        });
+        self.commands
+            .execute(&file.aggregate_id, command, metadata(actor))
+            .await?;
+        self.projector.catch_up_file(&file.aggregate_id).await?;
+        self.get(file.id).await
     }
 
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {

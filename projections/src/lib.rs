@@ -6,10 +6,13 @@
 //! indexes); the schemas, which do differ, live in `migrations/{postgres,sqlite}`.
 
 mod error;
+mod list_query;
 mod media_files;
 mod rows;
+mod sql;
 
 pub use error::ReadModelError;
+pub use list_query::{ListFilter, ListQuery, Page, Sort, SortField};
 pub use media_files::MediaReadModel;
 pub use rows::{FileRow, NewFile, Position, ThumbnailRow, UserRef, Write};
 

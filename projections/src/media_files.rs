@@ -5,6 +5,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::error::ReadModelError;
 use crate::rows::{FileRow, NewFile, Position, ThumbnailRow, UserRef, Write};
+use crate::sql::Sql;
 
 type Result<T> = std::result::Result<T, ReadModelError>;
 
@@ -16,7 +17,7 @@ pub struct MediaReadModel {
     pool: AnyPool,
 }
 
-const FILE_COLUMNS: &str =
+pub(crate) const FILE_COLUMNS: &str =
     "f.id, f.aggregate_id, f.user_id, u.username, u.first_name, u.last_name, \
      f.media_type, f.mime, f.blob_hash, f.original_filename, f.name, f.description, f.size, \
      f.width, f.height, f.mode, f.created_at, f.updated_at";
@@ -62,16 +63,22 @@ impl MediaReadModel {
                     version,
                     at,
                 } => {
-                    sqlx::query(
+                    let deleted = sqlx::query(
                         "UPDATE media_files SET deleted_at = $1, version = $2 \
-                         WHERE aggregate_id = $3 AND version < $4",
+                         WHERE aggregate_id = $3 AND version < $4 AND deleted_at IS NULL \
+                         RETURNING user_id, media_type",
                     )
                     .bind(*at)
                     .bind(*version)
                     .bind(aggregate_id)
                     .bind(*version)
-                    .execute(&mut *tx)
+                    .fetch_optional(&mut *tx)
                     .await?;
+                    if let Some(row) = deleted {
+                        let user_id: i64 = row.try_get("user_id")?;
+                        let media_type: String = row.try_get("media_type")?;
+                        count(&mut tx, user_id, &media_type, -1).await?;
+                    }
                 }
             }
         }
@@ -169,25 +176,47 @@ impl MediaReadModel {
     }
 
     async fn thumbnails_of(&self, file_id: i64) -> Result<Vec<ThumbnailRow>> {
-        let rows = sqlx::query(
-            "SELECT id, box_size, blob_hash, width, height, bytes FROM media_thumbnails \
-             WHERE file_id = $1 ORDER BY box_size",
-        )
-        .bind(file_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ThumbnailRow {
-                    id: row.try_get("id")?,
-                    box_size: row.try_get("box_size")?,
-                    blob_hash: row.try_get("blob_hash")?,
-                    width: row.try_get("width")?,
-                    height: row.try_get("height")?,
-                    bytes: row.try_get("bytes")?,
-                })
-            })
-            .collect()
+        let mut files = [(file_id, Vec::new())];
+        self.attach_thumbnails(&mut files).await?;
+        let [(_, thumbnails)] = files;
+        Ok(thumbnails)
+    }
+
+    /// Fill in the thumbnails of several files with one query.
+    pub(crate) async fn attach_thumbnails(
+        &self,
+        files: &mut [(i64, Vec<ThumbnailRow>)],
+    ) -> Result<()> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        let mut query = Sql::new(
+            "SELECT file_id, id, box_size, blob_hash, width, height, bytes FROM media_thumbnails \
+             WHERE file_id IN (",
+        );
+        for (i, (id, _)) in files.iter().enumerate() {
+            query.push(if i == 0 { "" } else { ", " }).bind(*id);
+        }
+        query.push(") ORDER BY file_id, box_size");
+        for row in query.fetch_all(&self.pool).await? {
+            let file_id: i64 = row.try_get("file_id")?;
+            let thumbnail = ThumbnailRow {
+                id: row.try_get("id")?,
+                box_size: row.try_get("box_size")?,
+                blob_hash: row.try_get("blob_hash")?,
+                width: row.try_get("width")?,
+                height: row.try_get("height")?,
+                bytes: row.try_get("bytes")?,
+            };
+            if let Some((_, list)) = files.iter_mut().find(|(id, _)| *id == file_id) {
+                list.push(thumbnail);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 }
 
@@ -227,6 +256,7 @@ async fn insert(
     if inserted == 0 {
         return Ok(());
     }
+    count(tx, file.user_id, &file.media_type, 1).await?;
     for thumb in &file.thumbnails {
         sqlx::query(
             "INSERT INTO media_thumbnails (id, file_id, box_size, blob_hash, width, height, bytes) \
@@ -245,7 +275,26 @@ async fn insert(
     Ok(())
 }
 
-fn file_row(row: &AnyRow) -> Result<FileRow> {
+/// Move the live-file count of (user, type) by `delta`.
+async fn count(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: i64,
+    media_type: &str,
+    delta: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO media_counts (user_id, media_type, live) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id, media_type) DO UPDATE SET live = media_counts.live + excluded.live",
+    )
+    .bind(user_id)
+    .bind(media_type)
+    .bind(delta)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(crate) fn file_row(row: &AnyRow) -> Result<FileRow> {
     Ok(FileRow {
         id: row.try_get("id")?,
         aggregate_id: row.try_get("aggregate_id")?,

@@ -9,4 +9,6 @@ mod delete;
 mod detail;
 mod downloads;
 mod healing;
+mod list;
+mod update;
 mod upload;

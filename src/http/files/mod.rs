@@ -2,6 +2,9 @@
 
 mod delete;
 mod detail;
+mod form;
+mod list;
+mod update;
 mod upload;
 
 use axum::extract::DefaultBodyLimit;
@@ -19,11 +22,16 @@ pub fn router(limits: &SizeLimits) -> Router<AppState> {
     Router::new()
         .route(
             "/api/media/files",
-            axum::routing::post(upload::upload).layer(DefaultBodyLimit::max(body_limit)),
+            get(list::list)
+                .post(upload::upload)
+                .layer(DefaultBodyLimit::max(body_limit)),
         )
         .route(
             "/api/media/files/{id}",
-            get(detail::detail).delete(delete::delete),
+            get(detail::detail)
+                .patch(update::patch)
+                .put(update::put)
+                .delete(delete::delete),
         )
 }
 

@@ -1,6 +1,6 @@
 //! `POST /api/media/files`: multipart `f` (required), `name`, `description` (seed 002, SPEC §4).
 
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,14 +10,11 @@ use crate::accounts::Permission;
 use crate::domain::{Description, FileName};
 use crate::http::error::{ApiError, Result};
 use crate::http::extract::{AuthUser, BaseUrl};
+use crate::http::files::form::read_text;
 use crate::http::representation::MediaFileJson;
 use crate::http::AppState;
 use crate::media::{ingest, Hints, IngestError, Ingested};
 use crate::service::UploadRequest;
-
-/// Text fields are read into memory, so they are capped (in bytes, before the character
-/// limits of SPEC §5 apply).
-const TEXT_FIELD_MAX_BYTES: usize = 64 * 1024;
 
 pub async fn upload(
     user: AuthUser,
@@ -85,23 +82,6 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(MediaFileJson::new(&row, &base))))
 }
 
-async fn read_text(mut field: Field<'_>, which: &'static str) -> Result<String> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-        if bytes.len() + chunk.len() > TEXT_FIELD_MAX_BYTES {
-            return Err(ApiError::Field {
-                field: which,
-                message: "This field is too long.".into(),
-            });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    String::from_utf8(bytes).map_err(|_| ApiError::Field {
-        field: which,
-        message: "Not valid UTF-8 text.".into(),
-    })
-}
-
 /// A body over the route's length limit is 413; any other broken multipart is the client's.
 fn ingest_error(error: &MultipartError) -> IngestError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -111,7 +91,7 @@ fn ingest_error(error: &MultipartError) -> IngestError {
     }
 }
 
-fn multipart_error(error: MultipartError) -> ApiError {
+pub(super) fn multipart_error(error: MultipartError) -> ApiError {
     if error.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge("File too large: the request body is over the limit".into())
     } else {
