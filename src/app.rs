@@ -56,6 +56,7 @@ impl App {
 
         let media = MediaService {
             commands: database.command_bus(),
+            events: database.event_log(),
             projector: projector.clone(),
             read_model,
             blobs: Arc::new(blobs),

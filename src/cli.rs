@@ -1,10 +1,14 @@
 //! The `mediastore` command line: `serve` (the default), `user ...`, `token ...`.
 
+use std::time::{Duration, Instant};
+
 use clap::{Parser, Subcommand};
+use mediastore_projections::MediaReadModel;
 
 use crate::accounts::{Accounts, NewUser, Permission};
 use crate::app::App;
 use crate::config::Config;
+use crate::projector::Projector;
 use crate::service;
 use crate::store::Database;
 
@@ -31,6 +35,17 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Inspect or rebuild the read models.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Rebuild every read model from the event store (also while `serve` runs).
+    Rebuild,
+    /// For each read model: the last event applied and how far it is behind.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +131,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Projections(command) => projections(&cli.config, command).await,
         Command::Token(command) => {
             let accounts = accounts(&cli.config).await?;
             let now = service::now().timestamp_micros();
@@ -128,6 +144,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn projections(config: &Config, command: ProjectionsCommand) -> anyhow::Result<()> {
+    let database = Database::connect(&config.database().map_err(anyhow::Error::msg)?).await?;
+    let projector = Projector::new(
+        database.event_log(),
+        MediaReadModel::new(database.any.clone()),
+    );
+    match command {
+        ProjectionsCommand::Rebuild => {
+            let started = Instant::now();
+            let mut last_report = Instant::now();
+            let done = projector
+                .rebuild(|done, total| {
+                    if last_report.elapsed() >= Duration::from_secs(1) || done == total {
+                        last_report = Instant::now();
+                        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                        eprintln!("media_files: {done}/{total} events, {rate:.0} events/s");
+                    }
+                })
+                .await?;
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!(
+                "media_files: rebuilt from {done} events in {:.1} s ({rate:.0} events/s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        ProjectionsCommand::Status => {
+            let (checkpoint, behind) = projector.status().await?;
+            println!(
+                "media_files: last applied event at position {}, {behind} events behind",
+                checkpoint.seq
+            );
+        }
+    }
+    database.close().await;
+    Ok(())
 }
 
 async fn accounts(config: &Config) -> anyhow::Result<Accounts> {

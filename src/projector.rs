@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use mediastore_projections::{MediaReadModel, NewFile, ReadModelError, Write};
+use mediastore_projections::{MediaReadModel, NewFile, Position, ReadModelError, Write};
 
 use crate::domain::MediaFileEvent;
 use crate::store::{EventLog, StoredEvent};
@@ -70,6 +70,33 @@ impl Projector {
         }
     }
 
+    /// Rebuild the read model from every event, in one transaction (readers keep the old
+    /// one until it commits; an interrupted rebuild changes nothing). `progress` hears
+    /// (events applied, events in the store) after each batch.
+    pub async fn rebuild(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, ProjectorError> {
+        let total = u64::try_from(self.log.count_after(Position::default()).await?).unwrap_or(0);
+        let mut rebuild = self.read_model.begin_rebuild().await?;
+        let mut position = Position::default();
+        let mut done = 0;
+        loop {
+            let events = self.log.committed_after(position, BATCH).await?;
+            let Some(last) = events.last() else { break };
+            position = last.position;
+            let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
+            rebuild.apply(&writes, position).await?;
+            done += events.len() as u64;
+            progress(done, total.max(done));
+        }
+        rebuild.commit().await?;
+        Ok(done)
+    }
+
+    /// The last event applied, and how many committed events are not applied yet.
+    pub async fn status(&self) -> Result<(Position, i64), ProjectorError> {
+        let checkpoint = self.read_model.checkpoint().await?;
+        Ok((checkpoint, self.log.count_after(checkpoint).await?))
+    }
+
     /// Keep following the event store in the background (events of other processes, and
     /// anything a failed `catch_up_file` left behind).
     pub fn spawn_follower(self, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -85,14 +112,55 @@ impl Projector {
     }
 }
 
-fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
-    let event: MediaFileEvent = serde_json::from_value(stored.payload.clone()).map_err(|e| {
-        ProjectorError::Undecodable {
-            aggregate_id: stored.aggregate_id.clone(),
-            sequence: stored.sequence,
-            reason: e.to_string(),
+/// A stored event as the domain knows it.
+pub fn decode(stored: &StoredEvent) -> Result<MediaFileEvent, ProjectorError> {
+    serde_json::from_value(stored.payload.clone()).map_err(|e| ProjectorError::Undecodable {
+        aggregate_id: stored.aggregate_id.clone(),
+        sequence: stored.sequence,
+        reason: e.to_string(),
+    })
+}
+
+/// A file as it was at `at`, from its events alone (with its last change time); `None` if it
+/// did not exist yet or was already deleted then.
+pub fn file_as_of(
+    stored: &[StoredEvent],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<(NewFile, i64)>, ProjectorError> {
+    let mut file: Option<(NewFile, i64)> = None;
+    for event in stored {
+        if decode(event)?.at() > at {
+            break;
         }
-    })?;
+        match to_write(event)? {
+            Write::Insert { file: new, .. } => {
+                let created = new.created_at;
+                file = Some((new, created));
+            }
+            Write::UpdateMetadata {
+                name,
+                description,
+                at,
+                ..
+            } => {
+                if let Some((current, updated_at)) = file.as_mut() {
+                    if let Some(name) = name {
+                        current.name = name;
+                    }
+                    if let Some(description) = description {
+                        current.description = description;
+                    }
+                    *updated_at = at;
+                }
+            }
+            Write::Delete { .. } => file = None,
+        }
+    }
+    Ok(file)
+}
+
+fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
+    let event = decode(stored)?;
     let version = stored.sequence;
     Ok(match event {
         MediaFileEvent::Uploaded(f) => Write::Insert {

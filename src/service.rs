@@ -5,17 +5,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use mediastore_projections::{FileRow, ListQuery, MediaReadModel, Page, ReadModelError};
+use mediastore_projections::{FileRow, ListQuery, MediaReadModel, Page, ReadModelError, UserRef};
 use uuid::Uuid;
 
 use crate::blobs::{BlobError, BlobLocks, BlobReader, BlobStore, Persisted};
+use crate::domain::MediaFileEvent;
 use crate::domain::{
     BlobHash, Description, FileName, FileUploaded, MediaFileCommand, MediaFileError,
     MetadataChange, Uploader,
 };
 use crate::media::Ingested;
-use crate::projector::{Projector, ProjectorError};
-use crate::store::{CommandBus, CommandError, IdAllocator};
+use crate::projector::{self, Projector, ProjectorError};
+use crate::store::{CommandBus, CommandError, EventLog, IdAllocator};
 
 /// Who asked, for the event metadata (the audit trail).
 #[derive(Debug, Clone)]
@@ -37,8 +38,8 @@ pub enum ServiceError {
     Projector(#[from] ProjectorError),
     #[error(transparent)]
     Blob(#[from] BlobError),
-    #[error("allocating an id: {0}")]
-    Ids(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 impl From<CommandError> for ServiceError {
@@ -52,11 +53,21 @@ impl From<CommandError> for ServiceError {
 
 pub struct MediaService {
     pub commands: CommandBus,
+    pub events: EventLog,
     pub projector: Projector,
     pub read_model: MediaReadModel,
     pub blobs: Arc<dyn BlobStore>,
     pub locks: BlobLocks,
     pub ids: IdAllocator,
+}
+
+/// One event of a file's history, with who caused it.
+pub struct RecordedEvent {
+    pub sequence: i64,
+    pub version: String,
+    pub event: MediaFileEvent,
+    pub user: Option<UserRef>,
+    pub request_id: Option<String>,
 }
 
 /// What an upload asks for besides its bytes.
@@ -148,6 +159,79 @@ impl MediaService {
             .await?;
         self.projector.catch_up_file(&file.aggregate_id).await?;
         self.get(file.id).await
+    }
+
+    /// Every event of a file, oldest first, also once it is deleted.
+    pub async fn history(&self, id: i64) -> Result<Vec<RecordedEvent>, ServiceError> {
+        let aggregate_id = self
+            .read_model
+            .aggregate_id_of(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let stored = self.events.events_of(&aggregate_id, 0).await?;
+        let user_of = |metadata: &serde_json::Value| {
+            metadata
+                .get("user_id")
+                .and_then(|v| v.as_str())
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let mut user_ids: Vec<i64> = stored.iter().filter_map(|e| user_of(&e.metadata)).collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let users = self.read_model.users(&user_ids).await?;
+        stored
+            .iter()
+            .map(|e| {
+                Ok(RecordedEvent {
+                    sequence: e.sequence,
+                    version: e.event_version.clone(),
+                    event: projector::decode(e)?,
+                    user: user_of(&e.metadata)
+                        .and_then(|id| users.iter().find(|u| u.id == id).cloned()),
+                    request_id: e
+                        .metadata
+                        .get("request_id")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string),
+                })
+            })
+            .collect()
+    }
+
+    /// A file as it was at `at`, rebuilt from its events.
+    pub async fn get_as_of(&self, id: i64, at: DateTime<Utc>) -> Result<FileRow, ServiceError> {
+        let aggregate_id = self
+            .read_model
+            .aggregate_id_of(id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let stored = self.events.events_of(&aggregate_id, 0).await?;
+        let (file, updated_at) =
+            projector::file_as_of(&stored, at)?.ok_or(ServiceError::NotFound)?;
+        let user = self
+            .read_model
+            .users(&[file.user_id])
+            .await?
+            .pop()
+            .ok_or(ServiceError::NotFound)?;
+        Ok(FileRow {
+            id: file.id,
+            aggregate_id,
+            user,
+            media_type: file.media_type,
+            mime: file.mime,
+            blob_hash: file.blob_hash,
+            original_filename: file.original_filename,
+            name: file.name,
+            description: file.description,
+            size: file.size,
+            width: file.width,
+            height: file.height,
+            mode: file.mode,
+            created_at: file.created_at,
+            updated_at,
+            thumbnails: file.thumbnails,
+        })
     }
 
     pub async fn delete(&self, actor: &Actor, id: i64) -> Result<(), ServiceError> {

@@ -13,7 +13,7 @@ mod sql;
 
 pub use error::ReadModelError;
 pub use list_query::{ListFilter, ListQuery, Page, Sort, SortField};
-pub use media_files::MediaReadModel;
+pub use media_files::{MediaReadModel, Rebuild};
 pub use rows::{FileRow, NewFile, Position, ThumbnailRow, UserRef, Write};
 
 /// Install the sqlx `Any` drivers; call once before connecting an `AnyPool`.

@@ -31,70 +31,25 @@ impl MediaReadModel {
     /// either all of it is applied or none, so a crash never half-applies a batch.
     pub async fn apply(&self, writes: &[Write], checkpoint: Option<Position>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        for write in writes {
-            match write {
-                Write::Insert { version, file } => insert(&mut tx, *version, file).await?,
-                Write::UpdateMetadata {
-                    aggregate_id,
-                    version,
-                    name,
-                    description,
-                    at,
-                } => {
-                    // A guarded UPDATE: a row that has seen this version is left alone.
-                    sqlx::query(
-                        "UPDATE media_files SET \
-                           name = COALESCE($1, name), name_folded = COALESCE($2, name_folded), \
-                           description = COALESCE($3, description), updated_at = $4, version = $5 \
-                         WHERE aggregate_id = $6 AND version < $7",
-                    )
-                    .bind(name.clone())
-                    .bind(name.as_deref().map(fold))
-                    .bind(description.clone())
-                    .bind(*at)
-                    .bind(*version)
-                    .bind(aggregate_id)
-                    .bind(*version)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::Delete {
-                    aggregate_id,
-                    version,
-                    at,
-                } => {
-                    let deleted = sqlx::query(
-                        "UPDATE media_files SET deleted_at = $1, version = $2 \
-                         WHERE aggregate_id = $3 AND version < $4 AND deleted_at IS NULL \
-                         RETURNING user_id, media_type",
-                    )
-                    .bind(*at)
-                    .bind(*version)
-                    .bind(aggregate_id)
-                    .bind(*version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(row) = deleted {
-                        let user_id: i64 = row.try_get("user_id")?;
-                        let media_type: String = row.try_get("media_type")?;
-                        count(&mut tx, user_id, &media_type, -1).await?;
-                    }
-                }
-            }
-        }
-        if let Some(position) = checkpoint {
-            sqlx::query(
-                "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
-            )
-            .bind(MEDIA_FILES)
-            .bind(position.tx)
-            .bind(position.seq)
-            .execute(&mut *tx)
-            .await?;
-        }
+        apply_in(&mut tx, writes, checkpoint).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Start rebuilding the read model from nothing, in one transaction: readers see the old
+    /// rows until `Rebuild::commit`, and an interrupted rebuild changes nothing.
+    pub async fn begin_rebuild(&self) -> Result<Rebuild> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["media_thumbnails", "media_files", "media_counts"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
+            .bind(MEDIA_FILES)
+            .execute(&mut *tx)
+            .await?;
+        Ok(Rebuild { tx })
     }
 
     /// The position of the last event the projection applied in commit order.
@@ -140,14 +95,41 @@ impl MediaReadModel {
         Ok(Some(file))
     }
 
-    /// The aggregate id of a live file, for commands addressed by public id.
-    pub async fn live_aggregate_id(&self, id: i64) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT aggregate_id FROM media_files WHERE id = $1 AND deleted_at IS NULL",
+    /// The aggregate id of a file by its public id, deleted ones included (their history
+    /// stays readable).
+    pub async fn aggregate_id_of(&self, id: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT aggregate_id FROM media_files WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+    }
+
+    /// Users by id, for showing who did what.
+    pub async fn users(&self, ids: &[i64]) -> Result<Vec<UserRef>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query =
+            Sql::new("SELECT id, username, first_name, last_name FROM users WHERE id IN (");
+        for (i, id) in ids.iter().enumerate() {
+            query.push(if i == 0 { "" } else { ", " }).bind(*id);
+        }
+        query.push(")");
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(UserRef {
+                    id: row.try_get("id")?,
+                    username: row.try_get("username")?,
+                    first_name: row.try_get("first_name")?,
+                    last_name: row.try_get("last_name")?,
+                })
+            })
+            .collect()
     }
 
     /// The MIME type under which a blob is served, if a live file stores it.
@@ -218,6 +200,93 @@ impl MediaReadModel {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// A read model being rebuilt: writes go into one open transaction.
+pub struct Rebuild {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+}
+
+impl Rebuild {
+    pub async fn apply(&mut self, writes: &[Write], checkpoint: Position) -> Result<()> {
+        apply_in(&mut self.tx, writes, Some(checkpoint)).await
+    }
+
+    /// Make the rebuilt read model the live one, at once.
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+/// Apply writes (and move the checkpoint) inside a transaction.
+async fn apply_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    writes: &[Write],
+    checkpoint: Option<Position>,
+) -> Result<()> {
+    for write in writes {
+        match write {
+            Write::Insert { version, file } => insert(tx, *version, file).await?,
+            Write::UpdateMetadata {
+                aggregate_id,
+                version,
+                name,
+                description,
+                at,
+            } => {
+                // A guarded UPDATE: a row that has seen this version is left alone.
+                sqlx::query(
+                    "UPDATE media_files SET \
+                       name = COALESCE($1, name), name_folded = COALESCE($2, name_folded), \
+                       description = COALESCE($3, description), updated_at = $4, version = $5 \
+                     WHERE aggregate_id = $6 AND version < $7",
+                )
+                .bind(name.clone())
+                .bind(name.as_deref().map(fold))
+                .bind(description.clone())
+                .bind(*at)
+                .bind(*version)
+                .bind(aggregate_id)
+                .bind(*version)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Write::Delete {
+                aggregate_id,
+                version,
+                at,
+            } => {
+                let deleted = sqlx::query(
+                    "UPDATE media_files SET deleted_at = $1, version = $2 \
+                     WHERE aggregate_id = $3 AND version < $4 AND deleted_at IS NULL \
+                     RETURNING user_id, media_type",
+                )
+                .bind(*at)
+                .bind(*version)
+                .bind(aggregate_id)
+                .bind(*version)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if let Some(row) = deleted {
+                    let user_id: i64 = row.try_get("user_id")?;
+                    let media_type: String = row.try_get("media_type")?;
+                    count(tx, user_id, &media_type, -1).await?;
+                }
+            }
+        }
+    }
+    if let Some(position) = checkpoint {
+        sqlx::query(
+            "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
+        )
+        .bind(MEDIA_FILES)
+        .bind(position.tx)
+        .bind(position.seq)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn insert(

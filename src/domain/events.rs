@@ -57,6 +57,15 @@ pub struct Change<T> {
 }
 
 impl MediaFileEvent {
+    /// When it happened.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            MediaFileEvent::Uploaded(facts) => facts.at,
+            MediaFileEvent::MetadataUpdated(update) => update.at,
+            MediaFileEvent::Deleted { at } => *at,
+        }
+    }
+
     pub const UPLOADED: &'static str = "uploaded";
     pub const METADATA_UPDATED: &'static str = "metadata_updated";
     pub const DELETED: &'static str = "deleted";

@@ -119,6 +119,34 @@ impl EventLog {
     }
 }
 
+impl EventLog {
+    /// How many events lie after `position` in commit order (all of them from the start).
+    pub async fn count_after(&self, position: Position) -> Result<i64, sqlx::Error> {
+        match self {
+            EventLog::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM events WHERE aggregate_type = $1 \
+                     AND (tx_id, global_seq) > ($2::text::xid8, $3)",
+                )
+                .bind(MediaFile::TYPE)
+                .bind(position.tx)
+                .bind(position.seq)
+                .fetch_one(pool)
+                .await
+            }
+            EventLog::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM events WHERE aggregate_type = $1 AND global_seq > $2",
+                )
+                .bind(MediaFile::TYPE)
+                .bind(position.seq)
+                .fetch_one(pool)
+                .await
+            }
+        }
+    }
+}
+
 fn pg_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
         aggregate_id: row.try_get("aggregate_id")?,

@@ -9,6 +9,8 @@ mod delete;
 mod detail;
 mod downloads;
 mod healing;
+mod history;
 mod list;
+mod rebuild;
 mod update;
 mod upload;

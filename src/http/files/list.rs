@@ -156,7 +156,7 @@ impl PageLinks<'_> {
     }
 }
 
-fn invalid(param: &str, why: &str) -> ApiError {
+pub fn invalid(param: &str, why: &str) -> ApiError {
     ApiError::BadRequest(format!("Invalid value for '{param}': {why}"))
 }
 
@@ -219,7 +219,8 @@ fn tighter(a: Option<i64>, b: Option<i64>, pick: fn(i64, i64) -> i64) -> Option<
     }
 }
 
-pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
+/// `limit` (default 10, 1 to 1000, larger clamped) and `offset` (default 0).
+pub fn paging(params: &QueryParams) -> Result<(i64, i64)> {
     let limit = match integer(params, "limit")? {
         None => DEFAULT_LIMIT,
         Some(n) if n < 1 => return Err(invalid("limit", "must be a positive integer")),
@@ -230,6 +231,11 @@ pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
         Some(n) if n < 0 => return Err(invalid("offset", "must be zero or a positive integer")),
         Some(n) => n,
     };
+    Ok((limit, offset))
+}
+
+pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
+    let (limit, offset) = paging(params)?;
     let media_type = match params.get("type") {
         None => None,
         Some(value) => Some(

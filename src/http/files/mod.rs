@@ -3,6 +3,7 @@
 mod delete;
 mod detail;
 mod form;
+mod history;
 mod list;
 mod update;
 mod upload;
@@ -33,6 +34,7 @@ pub fn router(limits: &SizeLimits) -> Router<AppState> {
                 .put(update::put)
                 .delete(delete::delete),
         )
+        .route("/api/media/files/{id}/history", get(history::history))
 }
 
 /// A path id that is not a positive integer cannot name a file: 404, as a missing one is.
