@@ -10,12 +10,10 @@ CREATE TABLE events
     event_version  text                         NOT NULL,
     payload        json                         NOT NULL,
     metadata       json                         NOT NULL,
-    -- A global sequence alone can commit out of order. The writing transaction's id, read
-    -- together with the oldest still-running transaction, tells which positions are final.
+    -- Commit order (migration 0006 makes the numbering follow it).
     global_seq     bigint GENERATED ALWAYS AS IDENTITY,
-    tx_id          xid8                         NOT NULL DEFAULT pg_current_xact_id(),
     recorded_at    timestamptz                  NOT NULL DEFAULT now(),
     PRIMARY KEY (aggregate_type, aggregate_id, sequence)
 );
 
-CREATE INDEX events_commit_order ON events (tx_id, global_seq);
+CREATE UNIQUE INDEX events_commit_order ON events (global_seq);

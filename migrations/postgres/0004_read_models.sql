@@ -52,10 +52,9 @@ CREATE INDEX media_thumbnails_file ON media_thumbnails (file_id);
 CREATE INDEX media_thumbnails_blob ON media_thumbnails (blob_hash);
 
 -- How far each projection has read the event store, written in the same transaction as the
--- rows it produced: (tx, seq) is the commit-order position of the last event applied.
+-- rows it produced: the global_seq of the last event applied.
 CREATE TABLE projection_checkpoints
 (
     name text PRIMARY KEY,
-    tx   bigint NOT NULL,
     seq  bigint NOT NULL
 );

@@ -54,16 +54,13 @@ impl MediaReadModel {
 
     /// The position of the last event the projection applied in commit order.
     pub async fn checkpoint(&self) -> Result<Position> {
-        let row = sqlx::query("SELECT tx, seq FROM projection_checkpoints WHERE name = $1")
-            .bind(MEDIA_FILES)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => Position {
-                tx: row.try_get("tx")?,
-                seq: row.try_get("seq")?,
-            },
-            None => Position::default(),
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM projection_checkpoints WHERE name = $1")
+                .bind(MEDIA_FILES)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(Position {
+            seq: seq.unwrap_or(0),
         })
     }
 
@@ -277,11 +274,10 @@ async fn apply_in(
     }
     if let Some(position) = checkpoint {
         sqlx::query(
-            "INSERT INTO projection_checkpoints (name, tx, seq) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET tx = excluded.tx, seq = excluded.seq",
+            "INSERT INTO projection_checkpoints (name, seq) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
         )
         .bind(MEDIA_FILES)
-        .bind(position.tx)
         .bind(position.seq)
         .execute(&mut **tx)
         .await?;

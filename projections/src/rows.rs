@@ -82,9 +82,8 @@ pub enum Write {
     },
 }
 
-/// A position in the event store's commit order: (transaction, sequence), compared as a pair.
+/// A position in the event store's commit order: the event's `global_seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Position {
-    pub tx: i64,
     pub seq: i64,
 }

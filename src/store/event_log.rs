@@ -1,11 +1,11 @@
 //! Reading the event store the way projectors need it: one aggregate's events, or every
 //! event in commit order after a checkpoint.
 //!
-//! PostgreSQL can commit a higher `global_seq` before a lower one, so "everything after N"
-//! could skip an event that commits late. Events are read only from transactions older than
-//! the oldest one still running (`pg_snapshot_xmin`), and ordered by (transaction id, sequence):
-//! every event committed later has a greater position than any already read. SQLite has one
-//! writer at a time, so its `global_seq` is commit order already.
+//! A plain sequence can commit out of order in PostgreSQL (a higher `global_seq` before a
+//! lower one), and "everything after N" would then skip the late one for ever. Event writers
+//! therefore take turns (migration 0006: an advisory lock taken before the rows draw their
+//! numbers, held to commit), which makes `global_seq` commit order; SQLite has one writer at
+//! a time anyway. So the position read here is just `global_seq`.
 
 use mediastore_projections::Position;
 use serde_json::Value;
@@ -32,11 +32,8 @@ pub enum EventLog {
     Sqlite(SqlitePool),
 }
 
-const PG_COLUMNS: &str = "aggregate_id, sequence, event_type, event_version, payload, metadata, \
-                          tx_id::text::bigint AS tx, global_seq";
-const SQLITE_COLUMNS: &str =
-    "aggregate_id, sequence, event_type, event_version, payload, metadata, \
-                              0 AS tx, global_seq";
+const COLUMNS: &str =
+    "aggregate_id, sequence, event_type, event_version, payload, metadata, global_seq";
 
 impl EventLog {
     /// A file's events with a sequence above `after`, oldest first.
@@ -48,7 +45,7 @@ impl EventLog {
         match self {
             EventLog::Postgres(pool) => {
                 let sql = format!(
-                    "SELECT {PG_COLUMNS} FROM events \
+                    "SELECT {COLUMNS} FROM events \
                      WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
                      ORDER BY sequence"
                 );
@@ -62,7 +59,7 @@ impl EventLog {
             }
             EventLog::Sqlite(pool) => {
                 let sql = format!(
-                    "SELECT {SQLITE_COLUMNS} FROM events \
+                    "SELECT {COLUMNS} FROM events \
                      WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
                      ORDER BY sequence"
                 );
@@ -86,15 +83,12 @@ impl EventLog {
         match self {
             EventLog::Postgres(pool) => {
                 let sql = format!(
-                    "SELECT {PG_COLUMNS} FROM events \
-                     WHERE aggregate_type = $1 \
-                       AND (tx_id, global_seq) > ($2::text::xid8, $3) \
-                       AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                     ORDER BY tx_id, global_seq LIMIT $4"
+                    "SELECT {COLUMNS} FROM events \
+                     WHERE aggregate_type = $1 AND global_seq > $2 \
+                     ORDER BY global_seq LIMIT $3"
                 );
                 let rows = sqlx::query(&sql)
                     .bind(MediaFile::TYPE)
-                    .bind(position.tx)
                     .bind(position.seq)
                     .bind(limit)
                     .fetch_all(pool)
@@ -103,7 +97,7 @@ impl EventLog {
             }
             EventLog::Sqlite(pool) => {
                 let sql = format!(
-                    "SELECT {SQLITE_COLUMNS} FROM events \
+                    "SELECT {COLUMNS} FROM events \
                      WHERE aggregate_type = $1 AND global_seq > $2 \
                      ORDER BY global_seq LIMIT $3"
                 );
@@ -125,11 +119,9 @@ impl EventLog {
         match self {
             EventLog::Postgres(pool) => {
                 sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM events WHERE aggregate_type = $1 \
-                     AND (tx_id, global_seq) > ($2::text::xid8, $3)",
+                    "SELECT COUNT(*) FROM events WHERE aggregate_type = $1 AND global_seq > $2",
                 )
                 .bind(MediaFile::TYPE)
-                .bind(position.tx)
                 .bind(position.seq)
                 .fetch_one(pool)
                 .await
@@ -156,7 +148,6 @@ fn pg_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
         payload: row.try_get("payload")?,
         metadata: row.try_get("metadata")?,
         position: Position {
-            tx: row.try_get("tx")?,
             seq: row.try_get("global_seq")?,
         },
     })
@@ -175,7 +166,6 @@ fn sqlite_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, sqlx::Erro
         payload: json("payload")?,
         metadata: json("metadata")?,
         position: Position {
-            tx: row.try_get("tx")?,
             seq: row.try_get("global_seq")?,
         },
     })
