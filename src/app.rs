@@ -92,6 +92,18 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let follower = self.projector.spawn_follower(FOLLOW_EVERY);
+        // After the catch-up in `build`, so files whose events were stored but not yet
+        // projected count as users of their blobs.
+        let media = self.state.media.clone();
+        let sweeper = tokio::spawn(async move {
+            match media.sweep_orphan_blobs().await {
+                Ok(0) => tracing::info!("blob sweep: every stored blob belongs to a file"),
+                Ok(removed) => {
+                    tracing::warn!(removed, "blob sweep: removed blobs of interrupted uploads")
+                }
+                Err(error) => tracing::error!(%error, "blob sweep failed"),
+            }
+        });
         let service =
             axum::ServiceExt::<axum::extract::Request>::into_make_service(http::app(self.state));
         axum::serve(self.listener, service)
@@ -99,6 +111,7 @@ impl App {
             .await
             .context("serving HTTP")?;
         follower.abort();
+        sweeper.abort();
         self.database.close().await;
         Ok(())
     }

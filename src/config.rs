@@ -49,6 +49,10 @@ pub struct Config {
     #[arg(long, env = "MEDIASTORE_MAX_AUDIO_BYTES", default_value_t = SizeLimits::default().audio, global = true)]
     pub max_audio_bytes: u64,
 
+    /// Largest image accepted, in pixels (larger ones are refused as decompression bombs).
+    #[arg(long, env = "MEDIASTORE_MAX_IMAGE_PIXELS", default_value_t = SizeLimits::default().image_pixels, global = true)]
+    pub max_image_pixels: u64,
+
     /// Largest video upload, in bytes.
     #[arg(long, env = "MEDIASTORE_MAX_VIDEO_BYTES", default_value_t = SizeLimits::default().video, global = true)]
     pub max_video_bytes: u64,
@@ -65,6 +69,7 @@ impl Config {
             document: self.max_document_bytes,
             audio: self.max_audio_bytes,
             video: self.max_video_bytes,
+            image_pixels: self.max_image_pixels,
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use mediastore_projections::{MediaReadModel, NewFile, Position, ReadModelError, Write};
 
-use crate::domain::MediaFileEvent;
+use crate::domain::{upcast, MediaFileEvent};
 use crate::store::{EventLog, StoredEvent};
 
 const BATCH: i64 = 1000;
@@ -114,7 +114,12 @@ impl Projector {
 
 /// A stored event as the domain knows it.
 pub fn decode(stored: &StoredEvent) -> Result<MediaFileEvent, ProjectorError> {
-    serde_json::from_value(stored.payload.clone()).map_err(|e| ProjectorError::Undecodable {
+    let (_, payload) = upcast(
+        &stored.event_type,
+        &stored.event_version,
+        stored.payload.clone(),
+    );
+    serde_json::from_value(payload).map_err(|e| ProjectorError::Undecodable {
         aggregate_id: stored.aggregate_id.clone(),
         sequence: stored.sequence,
         reason: e.to_string(),
@@ -176,9 +181,9 @@ fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
                 name: f.name.into(),
                 description: f.description.into(),
                 size: i64::try_from(f.size).unwrap_or(i64::MAX),
-                width: None,
-                height: None,
-                mode: None,
+                width: f.image.as_ref().map(|i| i64::from(i.width)),
+                height: f.image.as_ref().map(|i| i64::from(i.height)),
+                mode: f.image.map(|i| i.mode),
                 created_at: f.at.timestamp_micros(),
                 thumbnails: Vec::new(),
             },

@@ -107,6 +107,7 @@ impl MediaService {
                 uuid: actor.user_uuid,
             },
             at: now(),
+            image: ingested.image.clone(),
         };
         let aggregate_id = file_uuid.to_string();
         {
@@ -260,12 +261,30 @@ impl MediaService {
         Ok(self.blobs.open(hash).await?.map(|reader| (reader, mime)))
     }
 
-    async fn remove_blob_if_unused(&self, hash: &BlobHash) -> Result<(), ServiceError> {
+    /// Remove a blob unless a live file or thumbnail uses it; whether it was removed.
+    async fn remove_blob_if_unused(&self, hash: &BlobHash) -> Result<bool, ServiceError> {
+        // The lock is held by an upload from storing its blob until its file is projected.
         let _guard = self.locks.lock(hash).await;
-        if !self.read_model.blob_in_use(hash.as_str()).await? {
-            self.blobs.remove(hash).await?;
+        if self.read_model.blob_in_use(hash.as_str()).await? {
+            return Ok(false);
         }
-        Ok(())
+        self.blobs.remove(hash).await?;
+        Ok(true)
+    }
+
+    /// Remove every stored blob that no file refers to: what an upload interrupted between
+    /// storing its bytes and recording its event leaves behind. Returns how many went.
+    pub async fn sweep_orphan_blobs(&self) -> Result<u64, ServiceError> {
+        let mut removed = 0;
+        for shard in 0..=u16::MAX {
+            for hash in self.blobs.list_shard(shard).await? {
+                if self.remove_blob_if_unused(&hash).await? {
+                    tracing::warn!(blob = %hash, "removed a blob that no file refers to");
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 }
 

@@ -80,6 +80,25 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    async fn list_shard(&self, shard: u16) -> Result<Vec<BlobHash>, BlobError> {
+        let hex = format!("{shard:04x}");
+        let dir = self.blobs.join(&hex[..2]).join(&hex[2..]);
+        let mut entries = match fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut hashes = Vec::new();
+        while let Some(entry) = entries.next_entry().await? {
+            if let Some(hash) = entry.file_name().to_str().and_then(BlobHash::parse) {
+                if hash.as_str().starts_with(&hex) {
+                    hashes.push(hash);
+                }
+            }
+        }
+        Ok(hashes)
+    }
+
     async fn remove(&self, hash: &BlobHash) -> Result<(), BlobError> {
         match fs::remove_file(self.path_of(hash)).await {
             Ok(()) => Ok(()),

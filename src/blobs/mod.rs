@@ -40,4 +40,7 @@ pub trait BlobStore: Send + Sync {
     async fn persist(&self, temp: TempFile, hash: &BlobHash) -> Result<Persisted, BlobError>;
     async fn open(&self, hash: &BlobHash) -> Result<Option<BlobReader>, BlobError>;
     async fn remove(&self, hash: &BlobHash) -> Result<(), BlobError>;
+    /// The stored blobs whose hash starts with the four hex digits of `shard` (0..=0xffff):
+    /// a walk over every blob in bounded memory.
+    async fn list_shard(&self, shard: u16) -> Result<Vec<BlobHash>, BlobError>;
 }

@@ -133,6 +133,7 @@ mod tests {
                 uuid: Uuid::nil(),
             },
             at: at(0),
+            image: None,
         }
     }
 

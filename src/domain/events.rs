@@ -6,7 +6,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::{BlobHash, Description, FileName, MediaType};
+use super::values::{BlobHash, Description, FileName, ImageFacts, MediaType};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MediaFileEvent {
@@ -32,6 +32,8 @@ pub struct FileUploaded {
     pub description: Description,
     pub uploader: Uploader,
     pub at: DateTime<Utc>,
+    /// Images only. Added in version 2 of `uploaded`; version 1 events are upcast (`upcast`).
+    pub image: Option<ImageFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +84,60 @@ impl DomainEvent for MediaFileEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            MediaFileEvent::Uploaded(_) => "2",
+            MediaFileEvent::MetadataUpdated(_) | MediaFileEvent::Deleted { .. } => "1",
+        }
+        .to_string()
+    }
+}
+
+/// Bring a stored payload of an older version to the current shape, one version at a time.
+/// Returns the version it now has. The stored events themselves are never rewritten.
+pub fn upcast(
+    event_type: &str,
+    version: &str,
+    mut payload: serde_json::Value,
+) -> (String, serde_json::Value) {
+    match (event_type, version) {
+        // Version 1 of `uploaded` carried no image facts: an old image reads as one whose
+        // facts are unknown, never as a guess.
+        (MediaFileEvent::UPLOADED, "1") => {
+            if let Some(facts) = payload.get_mut("Uploaded").and_then(|f| f.as_object_mut()) {
+                facts.entry("image").or_insert(serde_json::Value::Null);
+            }
+            ("2".to_string(), payload)
+        }
+        _ => (version.to_string(), payload),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_upload_is_upcast_to_version_2_with_unknown_image_facts() {
+        let v1 = serde_json::json!({"Uploaded": {"file_id": 1}});
+        let (version, payload) = upcast(MediaFileEvent::UPLOADED, "1", v1);
+        assert_eq!(version, "2");
+        assert_eq!(
+            payload,
+            serde_json::json!({"Uploaded": {"file_id": 1, "image": null}})
+        );
+    }
+
+    #[test]
+    fn current_versions_pass_through_unchanged() {
+        let v2 = serde_json::json!({"Uploaded": {"image": {"width": 1}}});
+        assert_eq!(
+            upcast(MediaFileEvent::UPLOADED, "2", v2.clone()),
+            ("2".into(), v2)
+        );
+        let deleted = serde_json::json!({"Deleted": {}});
+        assert_eq!(
+            upcast(MediaFileEvent::DELETED, "1", deleted.clone()),
+            ("1".into(), deleted)
+        );
     }
 }

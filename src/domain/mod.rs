@@ -11,5 +11,5 @@ mod values;
 pub use aggregate::MediaFile;
 pub use commands::{MediaFileCommand, MetadataChange, UploadFile};
 pub use error::MediaFileError;
-pub use events::{Change, FileUploaded, MediaFileEvent, MetadataUpdated, Uploader};
-pub use values::{BlobHash, Description, FieldError, FileName, MediaType};
+pub use events::{upcast, Change, FileUploaded, MediaFileEvent, MetadataUpdated, Uploader};
+pub use values::{BlobHash, Description, FieldError, FileName, ImageFacts, MediaType};

@@ -144,6 +144,21 @@ impl From<Description> for String {
     }
 }
 
+/// What an image's header says, as Pillow names it (SPEC §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageFacts {
+    /// Stored dimensions, before any EXIF rotation.
+    pub width: u32,
+    pub height: u32,
+    /// Pillow's mode name: `P`, `L`, `LA`, `I;16`, `RGB`, `RGBA`, `CMYK`, ...
+    pub mode: String,
+    /// EXIF orientation 1..=8.
+    pub orientation: u8,
+    pub animated: bool,
+    /// An alpha channel or a transparent palette entry: thumbnails keep it (PNG).
+    pub has_alpha: bool,
+}
+
 /// The BLAKE3 hash that names a blob: 64 lower-case hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

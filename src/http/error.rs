@@ -99,9 +99,10 @@ impl From<ServiceError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
         match error {
-            IngestError::Empty | IngestError::Refused(_) | IngestError::Interrupted(_) => {
-                ApiError::BadRequest(error.to_string())
-            }
+            IngestError::Empty
+            | IngestError::Refused(_)
+            | IngestError::BadImage(_)
+            | IngestError::Interrupted(_) => ApiError::BadRequest(error.to_string()),
             IngestError::TooLarge { .. } | IngestError::BodyTooLarge => {
                 ApiError::TooLarge(error.to_string())
             }

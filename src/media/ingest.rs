@@ -8,8 +8,9 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::detect::{self, DetectError, Detected, TextCheck, HEAD_LEN};
+use super::image_info::{self, ImageInfoError};
 use crate::blobs::{BlobError, BlobStore, TempFile};
-use crate::domain::{BlobHash, MediaType};
+use crate::domain::{BlobHash, ImageFacts, MediaType};
 
 /// Per-type upload limits in bytes (SPEC §4). Exactly the limit is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub struct SizeLimits {
     pub document: u64,
     pub audio: u64,
     pub video: u64,
+    /// Largest image, in pixels, that is accepted (decompression bombs are refused).
+    pub image_pixels: u64,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -30,6 +33,7 @@ impl Default for SizeLimits {
             document: 20 * MIB,
             audio: 50 * MIB,
             video: 100 * MIB,
+            image_pixels: 100_000_000,
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct Ingested {
     pub hash: BlobHash,
     pub size: u64,
     pub detected: Detected,
+    /// The header facts of an image.
+    pub image: Option<ImageFacts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +91,9 @@ pub enum IngestError {
     BodyTooLarge,
     #[error("{0}")]
     Refused(#[from] DetectError),
+    /// An image whose header is broken, or that declares more pixels than allowed.
+    #[error("{0}")]
+    BadImage(String),
     /// The client's stream broke off or was malformed.
     #[error("the upload was interrupted: {0}")]
     Interrupted(String),
@@ -167,15 +176,21 @@ where
 
     let path = temp.path().to_path_buf();
     let (is_text, hints_owned) = (text.finish(), hints.clone());
-    let detected = tokio::task::spawn_blocking(move || {
-        detect::resolve(
+    let max_pixels = limits.image_pixels;
+    let (detected, image) = tokio::task::spawn_blocking(move || {
+        let detected = detect::resolve(
             verdict.sniff,
             &head,
             &path,
             is_text,
             &hints_owned.file_name,
             &hints_owned.mime,
-        )
+        )?;
+        let image = match detected.media_type {
+            MediaType::Image => Some(image_facts(&path, max_pixels)?),
+            _ => None,
+        };
+        Ok::<_, IngestError>((detected, image))
     })
     .await
     .map_err(|e| IngestError::Interrupted(e.to_string()))??;
@@ -185,6 +200,32 @@ where
         hash: BlobHash::from_bytes(*hasher.finalize().as_bytes()),
         size,
         detected,
+        image,
+    })
+}
+
+/// An image's facts from its header alone; a bomb is refused before anything is decoded.
+fn image_facts(path: &std::path::Path, max_pixels: u64) -> Result<ImageFacts, IngestError> {
+    let mut file = std::fs::File::open(path)?;
+    let info = image_info::read_image_info(&mut file).map_err(|e| match e {
+        ImageInfoError::Unsupported => {
+            IngestError::BadImage("Unsupported image format: this variant cannot be decoded".into())
+        }
+        ImageInfoError::Corrupt(why) => IngestError::BadImage(why),
+    })?;
+    if info.pixel_count() > max_pixels {
+        return Err(IngestError::BadImage(format!(
+            "Image too large: {} x {} pixels is more than the {max_pixels} allowed",
+            info.width, info.height
+        )));
+    }
+    Ok(ImageFacts {
+        width: info.width,
+        height: info.height,
+        mode: info.mode.to_string(),
+        orientation: info.orientation,
+        animated: info.animated,
+        has_alpha: info.has_alpha,
     })
 }
 

@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cqrs_es::AggregateError;
-use postgres_es::PostgresCqrs;
-use sqlite_es::SqliteCqrs;
+use cqrs_es::persist::{EventUpcaster, PersistedEventStore, SerializedEvent};
+use cqrs_es::{AggregateError, CqrsFramework};
+use postgres_es::{PostgresCqrs, PostgresEventRepository};
+use sqlite_es::{SqliteCqrs, SqliteEventRepository};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::domain::{MediaFile, MediaFileCommand, MediaFileError};
+use crate::domain::{upcast, MediaFile, MediaFileCommand, MediaFileError};
 
 /// Optimistic-concurrency conflicts are retried this many times before giving up.
 const ATTEMPTS: usize = 20;
@@ -35,11 +36,15 @@ impl CommandBus {
     // No queries are registered: cqrs-es dispatches them after its commit and swallows their
     // errors, so the projector follows the event store itself (see `crate::projector`).
     pub fn postgres(pool: PgPool) -> Self {
-        CommandBus::Postgres(Arc::new(postgres_es::postgres_cqrs(pool, vec![], ())))
+        let store = PersistedEventStore::new_event_store(PostgresEventRepository::new(pool))
+            .with_upcasters(vec![Box::new(DomainUpcaster)]);
+        CommandBus::Postgres(Arc::new(CqrsFramework::new(store, vec![], ())))
     }
 
     pub fn sqlite(pool: SqlitePool) -> Self {
-        CommandBus::Sqlite(Arc::new(sqlite_es::sqlite_cqrs(pool, vec![], ())))
+        let store = PersistedEventStore::new_event_store(SqliteEventRepository::new(pool))
+            .with_upcasters(vec![Box::new(DomainUpcaster)]);
+        CommandBus::Sqlite(Arc::new(CqrsFramework::new(store, vec![], ())))
     }
 
     /// Execute a command, retrying when another command on the same file committed first.
@@ -68,5 +73,21 @@ impl CommandBus {
             }
         }
         Err(CommandError::Conflict)
+    }
+}
+
+/// Loads old event versions through `domain::upcast`, as the projector does.
+struct DomainUpcaster;
+
+impl EventUpcaster for DomainUpcaster {
+    fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
+        upcast(event_type, event_version, serde_json::Value::Null).0 != event_version
+    }
+
+    fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {
+        let (version, payload) = upcast(&event.event_type, &event.event_version, event.payload);
+        event.event_version = version;
+        event.payload = payload;
+        event
     }
 }

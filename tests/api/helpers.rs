@@ -57,6 +57,7 @@ pub fn config(data_dir: &Path, database_url: Option<String>) -> Config {
         max_document_bytes: limits.document,
         max_audio_bytes: limits.audio,
         max_video_bytes: limits.video,
+        max_image_pixels: limits.image_pixels,
     }
 }
 

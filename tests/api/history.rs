@@ -73,7 +73,8 @@ async fn history_lists_every_event_oldest_first_also_after_delete(backend: Backe
     );
     assert_eq!(results[0]["sequence"], 1);
     assert_eq!(results[3]["sequence"], 4);
-    assert_eq!(results[0]["version"], 1);
+    assert_eq!(results[0]["version"], 2, "uploaded is at version 2");
+    assert_eq!(results[1]["version"], 1);
     assert_eq!(results[0]["user"]["username"], "admin");
     assert_eq!(results[0]["data"]["name"], "textfile.txt");
     assert_eq!(results[0]["data"]["type"], "text");

@@ -5,11 +5,14 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod crash;
 mod delete;
 mod detail;
 mod downloads;
 mod healing;
 mod history;
+mod image_info;
+mod images;
 mod list;
 mod rebuild;
 mod update;

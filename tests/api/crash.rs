@@ -1,0 +1,195 @@
+//! SIGKILL in the middle of a burst of uploads: after a restart every upload that was
+//! answered 201 is listed, nothing twice, and blobs and files match one to one (issue 6).
+
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{fresh_postgres_database, Backend};
+use crate::on_both_backends;
+
+on_both_backends!(a_killed_server_restarts_with_every_answered_upload_and_no_orphans);
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    /// Start the binary; on a first start, also read the admin token it prints.
+    fn start(
+        data_dir: &std::path::Path,
+        database_url: &Option<String>,
+        first: bool,
+    ) -> (Server, Option<String>) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mediastore"));
+        command
+            .arg("serve")
+            .env("MEDIASTORE_BIND", format!("127.0.0.1:{port}"))
+            .env("MEDIASTORE_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        match database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let mut child = command.spawn().expect("start mediastore");
+        let address = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(Instant::now() < deadline, "the server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The first start prints the admin token before it listens.
+        let stdout = child.stdout.take().expect("stdout");
+        let token = first
+            .then(|| std::io::BufReader::new(stdout).lines().next())
+            .flatten()
+            .and_then(|line| line.ok())
+            .and_then(|line| line.strip_prefix("admin token: ").map(str::to_string));
+        (
+            Server {
+                child,
+                address: format!("http://{address}"),
+            },
+            token,
+        )
+    }
+}
+
+async fn a_killed_server_restarts_with_every_answered_upload_and_no_orphans(backend: Backend) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres(base) => Some(fresh_postgres_database(&base).await),
+    };
+    let (mut server, token) = Server::start(data_dir.path(), &database_url, true);
+    let token = token.expect("the first start prints the admin token");
+    let client = reqwest::Client::new();
+
+    let answered: Arc<Mutex<Vec<(i64, String)>>> = Arc::default();
+    let uploads = (0..60).map(|i| {
+        let (client, url, token, answered) = (
+            client.clone(),
+            format!("{}/api/media/files", server.address),
+            token.clone(),
+            answered.clone(),
+        );
+        tokio::spawn(async move {
+            let name = format!("burst-{i}.txt");
+            let bytes = format!("burst upload number {i}\n")
+                .repeat(2000)
+                .into_bytes();
+            let form = reqwest::multipart::Form::new().part(
+                "f",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.clone()),
+            );
+            let sent = client
+                .post(url)
+                .header("Authorization", format!("Token {token}"))
+                .multipart(form)
+                .send()
+                .await;
+            if let Ok(response) = sent {
+                if response.status() == 201 {
+                    if let Ok(body) = response.json::<Value>().await {
+                        answered
+                            .lock()
+                            .expect("lock")
+                            .push((body["id"].as_i64().unwrap_or(0), name));
+                    }
+                }
+            }
+        })
+    });
+    let tasks: Vec<_> = uploads.collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while answered.lock().expect("lock").len() < 10 {
+        assert!(Instant::now() < deadline, "uploads did not get going");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    for task in tasks {
+        let _ = task.await;
+    }
+    let answered = answered.lock().expect("lock").clone();
+    assert!(
+        answered.len() < 60,
+        "the kill came too late to test anything"
+    );
+
+    let (mut server, _) = Server::start(data_dir.path(), &database_url, false);
+    let list: Value = client
+        .get(format!("{}/api/media/files?limit=1000", server.address))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let results = list["results"].as_array().expect("results");
+    let listed: BTreeSet<i64> = results
+        .iter()
+        .map(|f| f["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(listed.len(), results.len(), "a file is listed twice");
+    for (id, name) in &answered {
+        assert!(
+            listed.contains(id),
+            "{name} (id {id}) was answered 201 but is not listed"
+        );
+    }
+    let listed_blobs: BTreeSet<String> = results
+        .iter()
+        .map(|f| {
+            f["f"]
+                .as_str()
+                .expect("f")
+                .split('/')
+                .rev()
+                .nth(1)
+                .expect("hash")
+                .to_string()
+        })
+        .collect();
+    let blobs_on_disk = || -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        for a in std::fs::read_dir(data_dir.path().join("blobs"))
+            .expect("blobs")
+            .flatten()
+        {
+            for b in std::fs::read_dir(a.path()).into_iter().flatten().flatten() {
+                for blob in std::fs::read_dir(b.path()).into_iter().flatten().flatten() {
+                    found.insert(blob.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
+        found
+    };
+    // Every listed file has its blob at once; orphans go with the startup sweep.
+    assert!(
+        listed_blobs.is_subset(&blobs_on_disk()),
+        "a listed file lost its blob"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while blobs_on_disk() != listed_blobs {
+        assert!(
+            Instant::now() < deadline,
+            "blobs without a file were left on disk"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.child.kill().expect("stop");
+    let _ = server.child.wait();
+}
