@@ -140,7 +140,7 @@ pub fn file_as_of(
         match to_write(event)? {
             Write::Insert { file: new, .. } => {
                 let created = new.created_at;
-                file = Some((new, created));
+                file = Some((*new, created));
             }
             Write::UpdateMetadata {
                 name,
@@ -170,7 +170,7 @@ fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
     Ok(match event {
         MediaFileEvent::Uploaded(f) => Write::Insert {
             version,
-            file: NewFile {
+            file: Box::new(NewFile {
                 id: f.file_id,
                 aggregate_id: stored.aggregate_id.clone(),
                 user_id: f.uploader.id,
@@ -184,9 +184,12 @@ fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
                 width: f.image.as_ref().map(|i| i64::from(i.width)),
                 height: f.image.as_ref().map(|i| i64::from(i.height)),
                 mode: f.image.map(|i| i.mode),
+                duration: f.av.as_ref().and_then(|a| a.duration),
+                video_width: f.av.as_ref().and_then(|a| a.width).map(i64::from),
+                video_height: f.av.as_ref().and_then(|a| a.height).map(i64::from),
                 created_at: f.at.timestamp_micros(),
                 thumbnails: Vec::new(),
-            },
+            }),
         },
         MediaFileEvent::MetadataUpdated(u) => Write::UpdateMetadata {
             aggregate_id: stored.aggregate_id.clone(),

@@ -108,6 +108,7 @@ impl MediaService {
             },
             at: now(),
             image: ingested.image.clone(),
+            av: ingested.av.clone(),
         };
         let aggregate_id = file_uuid.to_string();
         {
@@ -136,6 +137,14 @@ impl MediaService {
 
     pub async fn get(&self, id: i64) -> Result<FileRow, ServiceError> {
         self.read_model.get(id).await?.ok_or(ServiceError::NotFound)
+    }
+
+    /// A live file by its UUID (seed 004's `id`).
+    pub async fn get_by_uuid(&self, uuid: &Uuid) -> Result<FileRow, ServiceError> {
+        self.read_model
+            .get_by_aggregate_id(&uuid.to_string())
+            .await?
+            .ok_or(ServiceError::NotFound)
     }
 
     pub async fn list(&self, query: &ListQuery) -> Result<Page, ServiceError> {
@@ -229,6 +238,9 @@ impl MediaService {
             width: file.width,
             height: file.height,
             mode: file.mode,
+            duration: file.duration,
+            video_width: file.video_width,
+            video_height: file.video_height,
             created_at: file.created_at,
             updated_at,
             thumbnails: file.thumbnails,

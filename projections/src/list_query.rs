@@ -87,7 +87,8 @@ pub struct ListFilter {
     pub created_to: Option<i64>,
     pub updated_from: Option<i64>,
     pub updated_to: Option<i64>,
-    pub media_type: Option<String>,
+    /// Any of these types; empty for every type.
+    pub media_types: Vec<String>,
     pub user_id: Option<i64>,
     pub size_min: Option<i64>,
     pub size_max: Option<i64>,
@@ -95,15 +96,17 @@ pub struct ListFilter {
     pub width_max: Option<i64>,
     pub height_min: Option<i64>,
     pub height_max: Option<i64>,
-    /// Each term must be a substring of the name (case-insensitive) or of the decimal id.
+    /// Each term must be a substring of the name (case-insensitive) or, unless
+    /// `search_names_only`, of the decimal id.
     pub search: Vec<String>,
+    pub search_names_only: bool,
 }
 
 impl ListFilter {
     /// Whether the maintained counts answer `count` for this filter.
     fn counted_by_type_and_user(&self) -> bool {
         let only_type_and_user = ListFilter {
-            media_type: self.media_type.clone(),
+            media_types: self.media_types.clone(),
             user_id: self.user_id,
             ..ListFilter::default()
         };
@@ -120,7 +123,7 @@ pub struct ListQuery {
     pub offset: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     pub count: i64,
     pub files: Vec<FileRow>,
@@ -162,9 +165,7 @@ impl MediaReadModel {
             let mut sql = Sql::new(
                 "SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM media_counts WHERE 1 = 1",
             );
-            if let Some(media_type) = &filter.media_type {
-                sql.push(" AND media_type = ").bind(media_type.clone());
-            }
+            push_types(&mut sql, "media_type", &filter.media_types);
             if let Some(user_id) = filter.user_id {
                 sql.push(" AND user_id = ").bind(user_id);
             }
@@ -197,17 +198,31 @@ fn push_filter(sql: &mut Sql, filter: &ListFilter) {
     bound("f.width", "<=", filter.width_max);
     bound("f.height", ">=", filter.height_min);
     bound("f.height", "<=", filter.height_max);
-    if let Some(media_type) = &filter.media_type {
-        sql.push(" AND f.media_type = ").bind(media_type.clone());
-    }
+    push_types(sql, "f.media_type", &filter.media_types);
     for term in &filter.search {
         let pattern = format!("%{}%", escape_like(&fold(term)));
         sql.push(" AND (f.name_folded LIKE ")
             .bind(pattern.clone())
-            .push(" ESCAPE '\\' OR CAST(f.id AS TEXT) LIKE ")
-            .bind(pattern)
-            .push(" ESCAPE '\\')");
+            .push(" ESCAPE '\\'");
+        if !filter.search_names_only {
+            sql.push(" OR CAST(f.id AS TEXT) LIKE ")
+                .bind(pattern)
+                .push(" ESCAPE '\\'");
+        }
+        sql.push(")");
     }
+}
+
+fn push_types(sql: &mut Sql, column: &str, types: &[String]) {
+    if types.is_empty() {
+        return;
+    }
+    sql.push(&format!(" AND {column} IN ("));
+    for (i, media_type) in types.iter().enumerate() {
+        sql.push(if i == 0 { "" } else { ", " })
+            .bind(media_type.clone());
+    }
+    sql.push(")");
 }
 
 /// `%`, `_` and `\` are plain characters in a search term.

@@ -18,9 +18,10 @@ pub struct MediaReadModel {
 }
 
 pub(crate) const FILE_COLUMNS: &str =
-    "f.id, f.aggregate_id, f.user_id, u.username, u.first_name, u.last_name, \
-     f.media_type, f.mime, f.blob_hash, f.original_filename, f.name, f.description, f.size, \
-     f.width, f.height, f.mode, f.created_at, f.updated_at";
+    "f.id, f.aggregate_id, f.user_id, u.uuid AS user_uuid, u.username, \
+     u.first_name, u.last_name, f.media_type, f.mime, f.blob_hash, f.original_filename, f.name, \
+     f.description, f.size, f.width, f.height, f.mode, f.duration, f.video_width, f.video_height, \
+     f.created_at, f.updated_at";
 
 impl MediaReadModel {
     pub fn new(pool: AnyPool) -> Self {
@@ -40,6 +41,16 @@ impl MediaReadModel {
     /// rows until `Rebuild::commit`, and an interrupted rebuild changes nothing.
     pub async fn begin_rebuild(&self) -> Result<Rebuild> {
         let mut tx = self.pool.begin().await?;
+        if tx.backend_name() == "PostgreSQL" {
+            // Live writers wait for the rebuild instead of deadlocking with it on rows both
+            // write; readers are not blocked. (SQLite has one writer at a time anyway.)
+            sqlx::query(
+                "LOCK TABLE media_thumbnails, media_files, media_counts, projection_checkpoints \
+                 IN EXCLUSIVE MODE",
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         for table in ["media_thumbnails", "media_files", "media_counts"] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
@@ -92,6 +103,20 @@ impl MediaReadModel {
         Ok(Some(file))
     }
 
+    /// A live file by its aggregate id (seed 004's `id`).
+    pub async fn get_by_aggregate_id(&self, aggregate_id: &str) -> Result<Option<FileRow>> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM media_files WHERE aggregate_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => self.get(id).await,
+            None => Ok(None),
+        }
+    }
+
     /// The aggregate id of a file by its public id, deleted ones included (their history
     /// stays readable).
     pub async fn aggregate_id_of(&self, id: i64) -> Result<Option<String>> {
@@ -109,7 +134,7 @@ impl MediaReadModel {
             return Ok(Vec::new());
         }
         let mut query =
-            Sql::new("SELECT id, username, first_name, last_name FROM users WHERE id IN (");
+            Sql::new("SELECT id, uuid, username, first_name, last_name FROM users WHERE id IN (");
         for (i, id) in ids.iter().enumerate() {
             query.push(if i == 0 { "" } else { ", " }).bind(*id);
         }
@@ -121,6 +146,7 @@ impl MediaReadModel {
             .map(|row| {
                 Ok(UserRef {
                     id: row.try_get("id")?,
+                    uuid: row.try_get("uuid")?,
                     username: row.try_get("username")?,
                     first_name: row.try_get("first_name")?,
                     last_name: row.try_get("last_name")?,
@@ -294,8 +320,9 @@ async fn insert(
     let inserted = sqlx::query(
         "INSERT INTO media_files (id, aggregate_id, version, user_id, media_type, mime, blob_hash, \
            original_filename, name, name_folded, description, size, width, height, mode, \
-           created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+           duration, video_width, video_height, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+           $18, $19, $20) \
          ON CONFLICT DO NOTHING",
     )
     .bind(file.id)
@@ -313,6 +340,9 @@ async fn insert(
     .bind(file.width)
     .bind(file.height)
     .bind(file.mode.clone())
+    .bind(file.duration)
+    .bind(file.video_width)
+    .bind(file.video_height)
     .bind(file.created_at)
     .bind(file.created_at)
     .execute(&mut **tx)
@@ -365,6 +395,7 @@ pub(crate) fn file_row(row: &AnyRow) -> Result<FileRow> {
         aggregate_id: row.try_get("aggregate_id")?,
         user: UserRef {
             id: row.try_get("user_id")?,
+            uuid: row.try_get("user_uuid")?,
             username: row.try_get("username")?,
             first_name: row.try_get("first_name")?,
             last_name: row.try_get("last_name")?,
@@ -379,6 +410,9 @@ pub(crate) fn file_row(row: &AnyRow) -> Result<FileRow> {
         width: row.try_get("width")?,
         height: row.try_get("height")?,
         mode: row.try_get("mode")?,
+        duration: row.try_get("duration")?,
+        video_width: row.try_get("video_width")?,
+        video_height: row.try_get("video_height")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         thumbnails: Vec::new(),

@@ -1,7 +1,7 @@
 //! The shapes the read model stores and serves.
 
 /// One media file as list and detail serve it, its uploader joined in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileRow {
     pub id: i64,
     pub aggregate_id: String,
@@ -16,6 +16,10 @@ pub struct FileRow {
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub mode: Option<String>,
+    /// Audio and video: seconds.
+    pub duration: Option<f64>,
+    pub video_width: Option<i64>,
+    pub video_height: Option<i64>,
     /// Microseconds since the Unix epoch.
     pub created_at: i64,
     pub updated_at: i64,
@@ -25,6 +29,7 @@ pub struct FileRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRef {
     pub id: i64,
+    pub uuid: String,
     pub username: String,
     pub first_name: String,
     pub last_name: String,
@@ -41,7 +46,7 @@ pub struct ThumbnailRow {
 }
 
 /// A new file as a projector inserts it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewFile {
     pub id: i64,
     pub aggregate_id: String,
@@ -56,17 +61,20 @@ pub struct NewFile {
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub mode: Option<String>,
+    pub duration: Option<f64>,
+    pub video_width: Option<i64>,
+    pub video_height: Option<i64>,
     pub created_at: i64,
     pub thumbnails: Vec<ThumbnailRow>,
 }
 
 /// One change to the read model. `version` is the aggregate sequence of the event it comes
 /// from: a row that has already seen that version ignores it, so replays are harmless.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Write {
     Insert {
         version: i64,
-        file: NewFile,
+        file: Box<NewFile>,
     },
     UpdateMetadata {
         aggregate_id: String,

@@ -134,6 +134,7 @@ mod tests {
             },
             at: at(0),
             image: None,
+            av: None,
         }
     }
 

@@ -6,7 +6,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::{BlobHash, Description, FileName, ImageFacts, MediaType};
+use super::values::{AvFacts, BlobHash, Description, FileName, ImageFacts, MediaType};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MediaFileEvent {
@@ -34,6 +34,8 @@ pub struct FileUploaded {
     pub at: DateTime<Utc>,
     /// Images only. Added in version 2 of `uploaded`; version 1 events are upcast (`upcast`).
     pub image: Option<ImageFacts>,
+    /// Audio and video only. Added in version 2 too.
+    pub av: Option<AvFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +107,7 @@ pub fn upcast(
         (MediaFileEvent::UPLOADED, "1") => {
             if let Some(facts) = payload.get_mut("Uploaded").and_then(|f| f.as_object_mut()) {
                 facts.entry("image").or_insert(serde_json::Value::Null);
+                facts.entry("av").or_insert(serde_json::Value::Null);
             }
             ("2".to_string(), payload)
         }
@@ -123,7 +126,7 @@ mod tests {
         assert_eq!(version, "2");
         assert_eq!(
             payload,
-            serde_json::json!({"Uploaded": {"file_id": 1, "image": null}})
+            serde_json::json!({"Uploaded": {"file_id": 1, "image": null, "av": null}})
         );
     }
 

@@ -159,6 +159,16 @@ pub struct ImageFacts {
     pub has_alpha: bool,
 }
 
+/// What an audio or video container's headers say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvFacts {
+    /// Seconds, when the headers (or a constant bitrate) tell.
+    pub duration: Option<f64>,
+    /// The video track's size.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+}
+
 /// The BLAKE3 hash that names a blob: 64 lower-case hex digits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -37,6 +37,12 @@ pub enum ApiError {
     Busy,
     #[error("Internal server error")]
     Internal(String),
+    /// A 500 whose message says what failed (seed 004's upload errors).
+    #[error("{message}")]
+    Failed {
+        message: &'static str,
+        cause: String,
+    },
 }
 
 impl ApiError {
@@ -57,7 +63,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::Failed { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -66,7 +72,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = match &self {
-            ApiError::Internal(cause) => {
+            ApiError::Internal(cause) | ApiError::Failed { cause, .. } => {
                 tracing::error!(%cause, "request failed");
                 json!({ "error": self.to_string() })
             }

@@ -1,9 +1,10 @@
 //! The HTTP layer: maps requests to the service's commands and queries, and back to JSON.
 
+mod cms;
 mod downloads;
 mod error;
 mod extract;
-mod files;
+pub(crate) mod files;
 mod representation;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ async fn drop_unusable_request_id<B>(mut request: Request<B>) -> Request<B> {
 pub fn app(state: AppState) -> NormalizePath<Router> {
     let router = Router::new()
         .merge(files::router(&state.limits))
+        .merge(cms::router(&state.limits))
         .route("/media/{hash}/{name}", get(downloads::download))
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -10,7 +10,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use super::detect::{self, DetectError, Detected, TextCheck, HEAD_LEN};
 use super::image_info::{self, ImageInfoError};
 use crate::blobs::{BlobError, BlobStore, TempFile};
-use crate::domain::{BlobHash, ImageFacts, MediaType};
+use crate::domain::{AvFacts, BlobHash, ImageFacts, MediaType};
 
 /// Per-type upload limits in bytes (SPEC §4). Exactly the limit is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,8 @@ pub struct Ingested {
     pub detected: Detected,
     /// The header facts of an image.
     pub image: Option<ImageFacts>,
+    /// The container facts of audio or video.
+    pub av: Option<AvFacts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +203,7 @@ where
         size,
         detected,
         image,
+        av: None,
     })
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod cms;
 mod crash;
 mod delete;
 mod detail;

@@ -160,7 +160,7 @@ pub fn invalid(param: &str, why: &str) -> ApiError {
     ApiError::BadRequest(format!("Invalid value for '{param}': {why}"))
 }
 
-fn integer(params: &QueryParams, name: &str) -> Result<Option<i64>> {
+pub fn integer(params: &QueryParams, name: &str) -> Result<Option<i64>> {
     params
         .get(name)
         .map(|v| {
@@ -273,7 +273,7 @@ pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
             updated_day.map(|d| d.1),
             i64::min,
         ),
-        media_type,
+        media_types: media_type.into_iter().collect(),
         user_id: integer(params, "user_id")?,
         size_min: integer(params, "size_min")?,
         size_max: integer(params, "size_max")?,
@@ -281,15 +281,8 @@ pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
         width_max: integer(params, "width_max")?,
         height_min: integer(params, "height_min")?,
         height_max: integer(params, "height_max")?,
-        search: params
-            .get("search")
-            .map(|s| {
-                s.split(|c: char| c.is_whitespace() || c == ',')
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        search: params.get("search").map(search_terms).unwrap_or_default(),
+        search_names_only: false,
     };
     Ok(ListQuery {
         filter,
@@ -297,6 +290,15 @@ pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
         limit,
         offset,
     })
+}
+
+/// Search terms: split on white space and commas (SPEC §6).
+pub fn search_terms(value: &str) -> Vec<String> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn ordering(params: &QueryParams) -> Result<Vec<Sort>> {

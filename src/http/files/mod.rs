@@ -8,6 +8,9 @@ mod list;
 mod update;
 mod upload;
 
+pub(crate) use list::{integer, invalid, search_terms, QueryParams};
+pub(crate) use upload::read_upload;
+
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use axum::Router;
@@ -18,14 +21,18 @@ use crate::media::SizeLimits;
 /// Room for the multipart framing and the text fields around the largest file.
 const MULTIPART_OVERHEAD: u64 = 1024 * 1024;
 
+/// The body limit of an upload route: the largest file, and room for the rest of the form.
+pub(crate) fn upload_body_limit(limits: &SizeLimits) -> DefaultBodyLimit {
+    DefaultBodyLimit::max(usize::try_from(limits.max() + MULTIPART_OVERHEAD).unwrap_or(usize::MAX))
+}
+
 pub fn router(limits: &SizeLimits) -> Router<AppState> {
-    let body_limit = usize::try_from(limits.max() + MULTIPART_OVERHEAD).unwrap_or(usize::MAX);
     Router::new()
         .route(
             "/api/media/files",
             get(list::list)
                 .post(upload::upload)
-                .layer(DefaultBodyLimit::max(body_limit)),
+                .layer(upload_body_limit(limits)),
         )
         .route(
             "/api/media/files/{id}",

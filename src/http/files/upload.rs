@@ -1,4 +1,5 @@
-//! `POST /api/media/files`: multipart `f` (required), `name`, `description` (seed 002, SPEC §4).
+//! `POST /api/media/files`: multipart `f` (required), `name`, `description` (seed 002, SPEC §4),
+//! and the multipart reading both APIs share.
 
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -23,18 +24,28 @@ pub async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<MediaFileJson>)> {
     user.require(Permission::Create)?;
-    let mut multipart = multipart.map_err(|_| ApiError::BadRequest("No file uploaded".into()))?;
+    let request = read_upload(&state, multipart, &["f"]).await?;
+    let row = state.media.upload(&user.actor(), request).await?;
+    Ok((StatusCode::CREATED, Json(MediaFileJson::new(&row, &base))))
+}
 
+/// Read a multipart upload: the file from the first of `file_fields` present (streamed to
+/// disk, hashed and typed as it arrives), `name` and `description`; validated per SPEC §4-5.
+/// Shared by both APIs.
+pub async fn read_upload(
+    state: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+    file_fields: &[&str],
+) -> Result<UploadRequest> {
+    let mut multipart = multipart.map_err(|_| ApiError::BadRequest("No file uploaded".into()))?;
     let mut file: Option<(Ingested, String)> = None;
     let mut name: Option<String> = None;
     let mut description: Option<String> = None;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
-            Some("f") => {
+            Some(part) if file_fields.contains(&part) => {
                 if file.is_some() {
-                    return Err(ApiError::BadRequest(
-                        "Send exactly one file in the 'f' field".into(),
-                    ));
+                    return Err(ApiError::BadRequest("Send exactly one file".into()));
                 }
                 let original = field.file_name().unwrap_or_default().to_string();
                 if original.is_empty() {
@@ -71,15 +82,12 @@ pub async fn upload(
             field: "description",
             message: e.0,
         })?;
-
-    let request = UploadRequest {
+    Ok(UploadRequest {
         ingested,
         original_filename,
         name,
         description,
-    };
-    let row = state.media.upload(&user.actor(), request).await?;
-    Ok((StatusCode::CREATED, Json(MediaFileJson::new(&row, &base))))
+    })
 }
 
 /// A body over the route's length limit is 413; any other broken multipart is the client's.
