@@ -17,10 +17,11 @@ use crate::http::{self, AppState};
 use crate::projector::Projector;
 use crate::service::{self, MediaService};
 use crate::store::Database;
+use crate::telemetry::Metrics;
 
 /// How often the projector looks for events it has not applied (other processes' commands,
 /// or a projection that failed after its command).
-const FOLLOW_EVERY: Duration = Duration::from_secs(2);
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
 pub struct App {
     listener: TcpListener,
@@ -33,9 +34,12 @@ pub struct App {
 
 impl App {
     pub async fn build(config: &Config) -> anyhow::Result<App> {
-        let database = Database::connect(&config.database().map_err(anyhow::Error::msg)?)
-            .await
-            .context("connecting to the database")?;
+        let database = Database::connect_with(
+            &config.database().map_err(anyhow::Error::msg)?,
+            config.db_pool_size,
+        )
+        .await
+        .context("connecting to the database")?;
         let blobs = LocalBlobStore::open(&config.data_dir)
             .await
             .with_context(|| format!("opening the blob store in {}", config.data_dir.display()))?;
@@ -54,7 +58,9 @@ impl App {
             "read models caught up with the event store"
         );
 
+        let metrics = Arc::new(Metrics::new().context("setting up metrics")?);
         let media = MediaService {
+            metrics: metrics.clone(),
             commands: database.command_bus(),
             events: database.event_log(),
             projector: projector.clone(),
@@ -65,6 +71,7 @@ impl App {
         };
         let state = AppState {
             media: Arc::new(media),
+            metrics,
             accounts,
             limits: config.limits(),
             public_base: config.public_base(),

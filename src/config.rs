@@ -37,6 +37,10 @@ pub struct Config {
     #[arg(long, env = "MEDIASTORE_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// Connections per PostgreSQL pool (there are two: event store, and the rest).
+    #[arg(long, env = "MEDIASTORE_DB_POOL_SIZE", default_value_t = crate::store::DEFAULT_POOL_SIZE, global = true)]
+    pub db_pool_size: u32,
+
     /// Largest image upload, in bytes.
     #[arg(long, env = "MEDIASTORE_MAX_IMAGE_BYTES", default_value_t = SizeLimits::default().image, global = true)]
     pub max_image_bytes: u64,

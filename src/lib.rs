@@ -26,3 +26,5 @@ pub mod projector;
 pub mod service;
 /// Databases: connection, migrations, event store, id allocation.
 pub mod store;
+/// Metrics (Prometheus text at /metrics).
+pub mod telemetry;

@@ -43,16 +43,16 @@ impl Projector {
         Self { log, read_model }
     }
 
-    /// Bring one file's row up to date with its events.
-    pub async fn catch_up_file(&self, aggregate_id: &str) -> Result<(), ProjectorError> {
+    /// Bring one file's row up to date with its events; how many it applied.
+    pub async fn catch_up_file(&self, aggregate_id: &str) -> Result<u64, ProjectorError> {
         let version = self.read_model.version_of(aggregate_id).await?;
         let events = self.log.events_of(aggregate_id, version).await?;
         if events.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
         self.read_model.apply(&writes, None).await?;
-        Ok(())
+        Ok(events.len() as u64)
     }
 
     /// Apply every committed event after the checkpoint; returns how many were read.

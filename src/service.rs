@@ -17,6 +17,7 @@ use crate::domain::{
 use crate::media::Ingested;
 use crate::projector::{self, Projector, ProjectorError};
 use crate::store::{CommandBus, CommandError, EventLog, IdAllocator};
+use crate::telemetry::Metrics;
 
 /// Who asked, for the event metadata (the audit trail).
 #[derive(Debug, Clone)]
@@ -52,6 +53,7 @@ impl From<CommandError> for ServiceError {
 }
 
 pub struct MediaService {
+    pub metrics: Arc<Metrics>,
     pub commands: CommandBus,
     pub events: EventLog,
     pub projector: Projector,
@@ -91,6 +93,7 @@ impl MediaService {
             description,
         } = request;
         let file_id = self.ids.next_file_id().await?;
+        let (facts_type, size) = (ingested.detected.media_type, ingested.size);
         let file_uuid = Uuid::new_v4();
         let facts = FileUploaded {
             file_id,
@@ -127,7 +130,11 @@ impl MediaService {
                 }
                 return Err(error.into());
             }
-            self.projector.catch_up_file(&aggregate_id).await?;
+            let applied = self.projector.catch_up_file(&aggregate_id).await?;
+            self.metrics.events_appended.add(applied, &[]);
+            let media_type = facts_type.as_str();
+            self.metrics
+                .record_upload(media_type, size, persisted == Persisted::AlreadyStored);
         }
         self.read_model
             .get(file_id)
@@ -167,7 +174,8 @@ impl MediaService {
         self.commands
             .execute(&file.aggregate_id, command, metadata(actor))
             .await?;
-        self.projector.catch_up_file(&file.aggregate_id).await?;
+        let applied = self.projector.catch_up_file(&file.aggregate_id).await?;
+        self.metrics.events_appended.add(applied, &[]);
         self.get(file.id).await
     }
 
@@ -253,7 +261,8 @@ impl MediaService {
         self.commands
             .execute(&file.aggregate_id, command, metadata(actor))
             .await?;
-        self.projector.catch_up_file(&file.aggregate_id).await?;
+        let applied = self.projector.catch_up_file(&file.aggregate_id).await?;
+        self.metrics.events_appended.add(applied, &[]);
         let hashes = std::iter::once(file.blob_hash.as_str())
             .chain(file.thumbnails.iter().map(|t| t.blob_hash.as_str()));
         for hash in hashes.filter_map(BlobHash::parse) {

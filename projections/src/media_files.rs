@@ -103,6 +103,18 @@ impl MediaReadModel {
         Ok(Some(file))
     }
 
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// (connections open, of which idle) in the pool.
+    pub fn pool_use(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size(), idle)
+    }
+
     /// A live file by its aggregate id (seed 004's `id`).
     pub async fn get_by_aggregate_id(&self, aggregate_id: &str) -> Result<Option<FileRow>> {
         let id: Option<i64> = sqlx::query_scalar(

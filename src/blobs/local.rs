@@ -80,6 +80,18 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    async fn ready(&self) -> Result<(), BlobError> {
+        let blobs = fs::metadata(&self.blobs).await?;
+        let tmp = fs::metadata(&self.tmp).await?;
+        if blobs.is_dir() && tmp.is_dir() && !tmp.permissions().readonly() {
+            Ok(())
+        } else {
+            Err(BlobError::Io(std::io::Error::other(
+                "the blob folders are not writable",
+            )))
+        }
+    }
+
     async fn list_shard(&self, shard: u16) -> Result<Vec<BlobHash>, BlobError> {
         let hex = format!("{shard:04x}");
         let dir = self.blobs.join(&hex[..2]).join(&hex[2..]);

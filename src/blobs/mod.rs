@@ -43,4 +43,6 @@ pub trait BlobStore: Send + Sync {
     /// The stored blobs whose hash starts with the four hex digits of `shard` (0..=0xffff):
     /// a walk over every blob in bounded memory.
     async fn list_shard(&self, shard: u16) -> Result<Vec<BlobHash>, BlobError>;
+    /// Whether the store can be written to now.
+    async fn ready(&self) -> Result<(), BlobError>;
 }

@@ -5,6 +5,7 @@ mod downloads;
 mod error;
 mod extract;
 pub(crate) mod files;
+mod ops;
 mod representation;
 
 use std::sync::Arc;
@@ -22,10 +23,12 @@ pub use error::ApiError;
 use crate::accounts::Accounts;
 use crate::media::SizeLimits;
 use crate::service::MediaService;
+use crate::telemetry::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
     pub media: Arc<MediaService>,
+    pub metrics: Arc<Metrics>,
     pub accounts: Accounts,
     pub limits: SizeLimits,
     pub public_base: Option<String>,
@@ -57,8 +60,12 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .merge(files::router(&state.limits))
         .merge(cms::router(&state.limits))
         .route("/media/{hash}/{name}", get(downloads::download))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ops::track))
         .with_state(state)
         // Layer order: the request id is set first (outermost), so the trace span and the
         // handlers see it, and it is copied onto the response last.

@@ -22,6 +22,8 @@ pub use ids::IdAllocator;
 
 use crate::config::DatabaseUrl;
 
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Postgres,
@@ -44,20 +46,26 @@ enum EventPool {
 }
 
 impl Database {
-    /// Connect (creating an SQLite file if missing) and bring the schema up to date.
+    /// Connect with the default pool size.
     pub async fn connect(url: &DatabaseUrl) -> Result<Database, sqlx::Error> {
+        Self::connect_with(url, DEFAULT_POOL_SIZE).await
+    }
+
+    /// Connect (creating an SQLite file if missing) and bring the schema up to date.
+    /// `pool_size` bounds each of the two PostgreSQL pools.
+    pub async fn connect_with(url: &DatabaseUrl, pool_size: u32) -> Result<Database, sqlx::Error> {
         mediastore_projections::install_drivers();
         match url {
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)?;
                 let pool = PgPoolOptions::new()
-                    .max_connections(10)
+                    .max_connections(pool_size)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
                 sqlx::migrate!("migrations/postgres").run(&pool).await?;
                 let any = AnyPoolOptions::new()
-                    .max_connections(10)
+                    .max_connections(pool_size)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect(url)
                     .await?;

@@ -53,6 +53,8 @@ pub fn config(data_dir: &Path, database_url: Option<String>) -> Config {
         database_url,
         data_dir: data_dir.to_path_buf(),
         public_url: None,
+        // Many test servers share one PostgreSQL (100 connections): keep each one small.
+        db_pool_size: 4,
         max_image_bytes: limits.image,
         max_document_bytes: limits.document,
         max_audio_bytes: limits.audio,

@@ -15,6 +15,7 @@ mod history;
 mod image_info;
 mod images;
 mod list;
+mod ops;
 mod rebuild;
 mod update;
 mod upload;

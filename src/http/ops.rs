@@ -1,0 +1,82 @@
+//! Operator endpoints, without a token: `/healthz` (the process is up), `/readyz` (database
+//! and blob store reachable), `/metrics` (Prometheus text); and the request-metrics layer.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use opentelemetry::KeyValue;
+use serde_json::json;
+
+use super::AppState;
+
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.media.read_model.ping().await.is_ok();
+    let blobs = state.media.blobs.ready().await.is_ok();
+    let status = if database && blobs {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ready" } else { "not ready" },
+        "database": if database { "ok" } else { "unreachable" },
+        "blob_store": if blobs { "ok" } else { "unreachable" },
+    });
+    (status, Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    // Gauges that are cheapest to read at scrape time.
+    if let Ok((_, behind)) = state.media.projector.status().await {
+        let labels = [KeyValue::new("projection", "media_files")];
+        state.metrics.projection_lag.record(behind, &labels);
+    }
+    let (size, idle) = state.media.read_model.pool_use();
+    state
+        .metrics
+        .db_connections
+        .record(i64::from(idle), &[KeyValue::new("state", "idle")]);
+    state.metrics.db_connections.record(
+        i64::from(size.saturating_sub(idle)),
+        &[KeyValue::new("state", "in_use")],
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Count and time every request by method, route template and status.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_string();
+    let response = next.run(request).await;
+    let labels = [
+        KeyValue::new("method", method),
+        KeyValue::new("route", route),
+        KeyValue::new("status", i64::from(response.status().as_u16())),
+    ];
+    state.metrics.http_requests.add(1, &labels);
+    state
+        .metrics
+        .http_duration
+        .record(started.elapsed().as_secs_f64(), &labels);
+    response
+}
