@@ -59,8 +59,14 @@ impl App {
         );
 
         let metrics = Arc::new(Metrics::new().context("setting up metrics")?);
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let media = MediaService {
             metrics: metrics.clone(),
+            thumbnail_slots: tokio::sync::Semaphore::new(cores),
+            thumbnail_limits: crate::media::thumbnails::Limits {
+                max_pixels: config.max_image_pixels,
+                ..Default::default()
+            },
             commands: database.command_bus(),
             events: database.event_log(),
             projector: projector.clone(),

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use mediastore_projections::{MediaReadModel, NewFile, Position, ReadModelError, Write};
+use mediastore_projections::{
+    MediaReadModel, NewFile, Position, ReadModelError, ThumbnailRow, Write,
+};
 
 use crate::domain::{upcast, MediaFileEvent};
 use crate::store::{EventLog, StoredEvent};
@@ -188,7 +190,19 @@ fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
                 video_width: f.av.as_ref().and_then(|a| a.width).map(i64::from),
                 video_height: f.av.as_ref().and_then(|a| a.height).map(i64::from),
                 created_at: f.at.timestamp_micros(),
-                thumbnails: Vec::new(),
+                thumbnails: f
+                    .thumbnails
+                    .into_iter()
+                    .map(|t| ThumbnailRow {
+                        id: t.id,
+                        box_size: i64::from(t.box_size),
+                        blob_hash: t.blob.to_string(),
+                        mime: t.mime,
+                        width: i64::from(t.width),
+                        height: i64::from(t.height),
+                        bytes: i64::try_from(t.bytes).unwrap_or(i64::MAX),
+                    })
+                    .collect(),
             }),
         },
         MediaFileEvent::MetadataUpdated(u) => Write::UpdateMetadata {

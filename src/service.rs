@@ -8,13 +8,15 @@ use chrono::{DateTime, SubsecRound, Utc};
 use mediastore_projections::{FileRow, ListQuery, MediaReadModel, Page, ReadModelError, UserRef};
 use uuid::Uuid;
 
+use crate::blobs::TempFile;
 use crate::blobs::{BlobError, BlobLocks, BlobReader, BlobStore, Persisted};
 use crate::domain::MediaFileEvent;
 use crate::domain::{
     BlobHash, Description, FileName, FileUploaded, MediaFileCommand, MediaFileError,
     MetadataChange, Uploader,
 };
-use crate::media::Ingested;
+use crate::domain::{ImageFacts, ThumbnailFacts};
+use crate::media::{thumbnails, Ingested};
 use crate::projector::{self, Projector, ProjectorError};
 use crate::store::{CommandBus, CommandError, EventLog, IdAllocator};
 use crate::telemetry::Metrics;
@@ -39,6 +41,11 @@ pub enum ServiceError {
     Projector(#[from] ProjectorError),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    /// The image cannot be decoded (corrupt, truncated, over the limits): the client's.
+    #[error("{0}")]
+    BadImage(String),
+    #[error("making thumbnails: {0}")]
+    Thumbnail(String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -54,6 +61,9 @@ impl From<CommandError> for ServiceError {
 
 pub struct MediaService {
     pub metrics: Arc<Metrics>,
+    /// Bounds how many images are decoded at once.
+    pub thumbnail_slots: tokio::sync::Semaphore,
+    pub thumbnail_limits: thumbnails::Limits,
     pub commands: CommandBus,
     pub events: EventLog,
     pub projector: Projector,
@@ -92,6 +102,10 @@ impl MediaService {
             name,
             description,
         } = request;
+        let thumbnails = match &ingested.image {
+            Some(image) => self.thumbnails_for(&ingested, image).await?,
+            None => Vec::new(),
+        };
         let file_id = self.ids.next_file_id().await?;
         let (facts_type, size) = (ingested.detected.media_type, ingested.size);
         let file_uuid = Uuid::new_v4();
@@ -112,34 +126,120 @@ impl MediaService {
             at: now(),
             image: ingested.image.clone(),
             av: ingested.av.clone(),
+            thumbnails: thumbnails.iter().map(|(facts, _)| facts.clone()).collect(),
         };
         let aggregate_id = file_uuid.to_string();
+        let mut hashes = vec![ingested.hash.clone()];
+        hashes.extend(thumbnails.iter().map(|(facts, _)| facts.blob.clone()));
         {
             // Held until the file is projected: a concurrent delete of another file with the
-            // same bytes then sees this one as a user of the blob.
-            let _guard = self.locks.lock(&ingested.hash).await;
-            let persisted = self.blobs.persist(ingested.temp, &ingested.hash).await?;
+            // same bytes then sees this one as a user of its blobs.
+            let _guards = self.locks.lock_all(&hashes).await;
+            let mut created = Vec::new();
+            if self.blobs.persist(ingested.temp, &ingested.hash).await? == Persisted::Created {
+                created.push(ingested.hash.clone());
+            }
+            let deduplicated = created.is_empty();
+            for (facts, temp) in thumbnails {
+                if let Some(temp) = temp {
+                    if self.blobs.persist(temp, &facts.blob).await? == Persisted::Created {
+                        created.push(facts.blob);
+                    }
+                }
+            }
             let command = MediaFileCommand::Upload(Box::new(facts));
             if let Err(error) = self
                 .commands
                 .execute(&aggregate_id, command, metadata(actor))
                 .await
             {
-                if persisted == Persisted::Created {
-                    self.blobs.remove(&ingested.hash).await?;
+                for hash in &created {
+                    self.blobs.remove(hash).await?;
                 }
                 return Err(error.into());
             }
             let applied = self.projector.catch_up_file(&aggregate_id).await?;
             self.metrics.events_appended.add(applied, &[]);
-            let media_type = facts_type.as_str();
             self.metrics
-                .record_upload(media_type, size, persisted == Persisted::AlreadyStored);
+                .record_upload(facts_type.as_str(), size, deduplicated);
         }
         self.read_model
             .get(file_id)
             .await?
             .ok_or(ServiceError::NotFound)
+    }
+
+    /// The four thumbnails of an image, each with its temporary file when it is new. An image
+    /// whose bytes are already stored reuses the thumbnails made for it (new ids, same blobs).
+    async fn thumbnails_for(
+        &self,
+        ingested: &Ingested,
+        image: &ImageFacts,
+    ) -> Result<Vec<(ThumbnailFacts, Option<TempFile>)>, ServiceError> {
+        let existing = self
+            .read_model
+            .thumbnails_of_blob(ingested.hash.as_str())
+            .await?;
+        let mut out = Vec::new();
+        if existing.len() == thumbnails::BOXES.len() {
+            for row in existing {
+                let blob = BlobHash::parse(&row.blob_hash)
+                    .ok_or_else(|| ServiceError::BadImage("stored thumbnail hash".into()))?;
+                out.push((
+                    ThumbnailFacts {
+                        id: self.ids.next_thumbnail_id().await?,
+                        box_size: u32::try_from(row.box_size).unwrap_or_default(),
+                        blob,
+                        width: u32::try_from(row.width).unwrap_or_default(),
+                        height: u32::try_from(row.height).unwrap_or_default(),
+                        bytes: u64::try_from(row.bytes).unwrap_or_default(),
+                        mime: row.mime,
+                    },
+                    None,
+                ));
+            }
+            return Ok(out);
+        }
+        // Decoding is CPU work: at most one per core at a time, off the async workers.
+        let _slot = self
+            .thumbnail_slots
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::BadImage(e.to_string()))?;
+        let path = ingested.temp.path().to_path_buf();
+        let source = thumbnails::SourceFacts {
+            width: image.width,
+            height: image.height,
+            orientation: image.orientation,
+            has_alpha: image.has_alpha,
+        };
+        let limits = self.thumbnail_limits;
+        let made = tokio::task::spawn_blocking(move || {
+            thumbnails::make_thumbnails(&path, &source, &limits)
+        })
+        .await
+        .map_err(|e| ServiceError::BadImage(e.to_string()))?
+        .map_err(|e| match e {
+            thumbnails::ThumbnailError::Encode(cause) => ServiceError::Thumbnail(cause),
+            refused => ServiceError::BadImage(refused.to_string()),
+        })?;
+        for thumbnail in made {
+            let blob = BlobHash::from_bytes(*blake3::hash(&thumbnail.bytes).as_bytes());
+            let temp = self.blobs.temp_file_with(&thumbnail.bytes).await?;
+            out.push((
+                ThumbnailFacts {
+                    id: self.ids.next_thumbnail_id().await?,
+                    box_size: thumbnail.box_size,
+                    blob,
+                    width: thumbnail.width,
+                    height: thumbnail.height,
+                    bytes: thumbnail.bytes.len() as u64,
+                    mime: thumbnail.format.mime_type().to_string(),
+                },
+                Some(temp),
+            ));
+        }
+        Ok(out)
     }
 
     pub async fn get(&self, id: i64) -> Result<FileRow, ServiceError> {

@@ -103,6 +103,24 @@ impl MediaReadModel {
         Ok(Some(file))
     }
 
+    /// The thumbnails already made for an image with these bytes, if a live file has them:
+    /// the same image uploaded again reuses them instead of decoding anything.
+    pub async fn thumbnails_of_blob(&self, blob_hash: &str) -> Result<Vec<ThumbnailRow>> {
+        let file_id: Option<i64> = sqlx::query_scalar(
+            "SELECT f.id FROM media_files f \
+             WHERE f.blob_hash = $1 AND f.deleted_at IS NULL \
+               AND EXISTS (SELECT 1 FROM media_thumbnails t WHERE t.file_id = f.id) \
+             LIMIT 1",
+        )
+        .bind(blob_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        match file_id {
+            Some(id) => self.thumbnails_of(id).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -170,7 +188,11 @@ impl MediaReadModel {
     /// The MIME type under which a blob is served, if a live file stores it.
     pub async fn blob_mime(&self, blob_hash: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT mime FROM media_files WHERE blob_hash = $1 AND deleted_at IS NULL LIMIT 1",
+            "SELECT mime FROM media_files WHERE blob_hash = $1 AND deleted_at IS NULL \
+             UNION ALL \
+             SELECT t.mime FROM media_thumbnails t JOIN media_files f ON f.id = t.file_id \
+               WHERE t.blob_hash = $1 AND f.deleted_at IS NULL \
+             LIMIT 1",
         )
         .bind(blob_hash)
         .fetch_optional(&self.pool)
@@ -208,7 +230,7 @@ impl MediaReadModel {
             return Ok(());
         }
         let mut query = Sql::new(
-            "SELECT file_id, id, box_size, blob_hash, width, height, bytes FROM media_thumbnails \
+            "SELECT file_id, id, box_size, blob_hash, mime, width, height, bytes FROM media_thumbnails \
              WHERE file_id IN (",
         );
         for (i, (id, _)) in files.iter().enumerate() {
@@ -221,6 +243,7 @@ impl MediaReadModel {
                 id: row.try_get("id")?,
                 box_size: row.try_get("box_size")?,
                 blob_hash: row.try_get("blob_hash")?,
+                mime: row.try_get("mime")?,
                 width: row.try_get("width")?,
                 height: row.try_get("height")?,
                 bytes: row.try_get("bytes")?,
@@ -366,8 +389,8 @@ async fn insert(
     count(tx, file.user_id, &file.media_type, 1).await?;
     for thumb in &file.thumbnails {
         sqlx::query(
-            "INSERT INTO media_thumbnails (id, file_id, box_size, blob_hash, width, height, bytes) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO media_thumbnails (id, file_id, box_size, blob_hash, width, height, bytes, \
+               mime) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(thumb.id)
         .bind(file.id)
@@ -376,6 +399,7 @@ async fn insert(
         .bind(thumb.width)
         .bind(thumb.height)
         .bind(thumb.bytes)
+        .bind(&thumb.mime)
         .execute(&mut **tx)
         .await?;
     }

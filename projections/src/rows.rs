@@ -40,6 +40,7 @@ pub struct ThumbnailRow {
     pub id: i64,
     pub box_size: i64,
     pub blob_hash: String,
+    pub mime: String,
     pub width: i64,
     pub height: i64,
     pub bytes: i64,

@@ -46,6 +46,16 @@ impl BlobStore for LocalBlobStore {
         Ok(TempFile::new(path, file))
     }
 
+    async fn temp_file_with(&self, bytes: &[u8]) -> Result<TempFile, BlobError> {
+        use tokio::io::AsyncWriteExt;
+        let mut temp = self.temp_file().await?;
+        if let Some(mut file) = temp.take_file() {
+            file.write_all(bytes).await?;
+            file.sync_all().await?;
+        }
+        Ok(temp)
+    }
+
     async fn persist(&self, temp: TempFile, hash: &BlobHash) -> Result<Persisted, BlobError> {
         let target = self.path_of(hash);
         if fs::try_exists(&target).await? {

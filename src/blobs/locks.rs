@@ -22,8 +22,24 @@ impl Default for BlobLocks {
 }
 
 impl BlobLocks {
-    pub async fn lock(&self, hash: &BlobHash) -> MutexGuard<'_, ()> {
-        let stripe = usize::from_str_radix(&hash.as_str()[..2], 16).unwrap_or(0) % STRIPES;
-        self.stripes[stripe].lock().await
+    /// Lock every stripe the hashes fall in, in stripe order (so two callers never wait for
+    /// each other crosswise).
+    pub async fn lock_all(&self, hashes: &[BlobHash]) -> Vec<MutexGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = hashes.iter().map(stripe_of).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.stripes[stripe].lock().await);
+        }
+        guards
     }
+
+    pub async fn lock(&self, hash: &BlobHash) -> MutexGuard<'_, ()> {
+        self.stripes[stripe_of(hash)].lock().await
+    }
+}
+
+fn stripe_of(hash: &BlobHash) -> usize {
+    usize::from_str_radix(&hash.as_str()[..2], 16).unwrap_or(0) % STRIPES
 }

@@ -35,6 +35,8 @@ pub struct BlobReader {
 pub trait BlobStore: Send + Sync {
     /// A new temporary file to stream an upload into; it deletes itself unless persisted.
     async fn temp_file(&self) -> Result<TempFile, BlobError>;
+    /// A temporary file holding `bytes`, written and synced, ready to persist.
+    async fn temp_file_with(&self, bytes: &[u8]) -> Result<TempFile, BlobError>;
     /// Make a fully written temporary file the blob `hash`: durably, atomically, and never
     /// overwriting a blob that is already stored.
     async fn persist(&self, temp: TempFile, hash: &BlobHash) -> Result<Persisted, BlobError>;

@@ -135,6 +135,7 @@ mod tests {
             at: at(0),
             image: None,
             av: None,
+            thumbnails: Vec::new(),
         }
     }
 

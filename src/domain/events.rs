@@ -6,7 +6,9 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::values::{AvFacts, BlobHash, Description, FileName, ImageFacts, MediaType};
+use super::values::{
+    AvFacts, BlobHash, Description, FileName, ImageFacts, MediaType, ThumbnailFacts,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MediaFileEvent {
@@ -36,6 +38,8 @@ pub struct FileUploaded {
     pub image: Option<ImageFacts>,
     /// Audio and video only. Added in version 2 too.
     pub av: Option<AvFacts>,
+    /// Images only: the four thumbnails, in box order. Added in version 2 too.
+    pub thumbnails: Vec<ThumbnailFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -108,6 +112,7 @@ pub fn upcast(
             if let Some(facts) = payload.get_mut("Uploaded").and_then(|f| f.as_object_mut()) {
                 facts.entry("image").or_insert(serde_json::Value::Null);
                 facts.entry("av").or_insert(serde_json::Value::Null);
+                facts.entry("thumbnails").or_insert(serde_json::json!([]));
             }
             ("2".to_string(), payload)
         }
@@ -126,7 +131,7 @@ mod tests {
         assert_eq!(version, "2");
         assert_eq!(
             payload,
-            serde_json::json!({"Uploaded": {"file_id": 1, "image": null, "av": null}})
+            serde_json::json!({"Uploaded": {"file_id": 1, "image": null, "av": null, "thumbnails": []}})
         );
     }
 

@@ -12,4 +12,6 @@ pub use aggregate::MediaFile;
 pub use commands::{MediaFileCommand, MetadataChange, UploadFile};
 pub use error::MediaFileError;
 pub use events::{upcast, Change, FileUploaded, MediaFileEvent, MetadataUpdated, Uploader};
-pub use values::{AvFacts, BlobHash, Description, FieldError, FileName, ImageFacts, MediaType};
+pub use values::{
+    AvFacts, BlobHash, Description, FieldError, FileName, ImageFacts, MediaType, ThumbnailFacts,
+};

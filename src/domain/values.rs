@@ -159,6 +159,20 @@ pub struct ImageFacts {
     pub has_alpha: bool,
 }
 
+/// One stored thumbnail of an image (SPEC §3): recorded in the upload event, so a rebuilt
+/// read model serves it without decoding anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThumbnailFacts {
+    pub id: i64,
+    /// The box edge: 64, 128, 512 or 1080.
+    pub box_size: u32,
+    pub blob: BlobHash,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    pub mime: String,
+}
+
 /// What an audio or video container's headers say.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AvFacts {

@@ -96,6 +96,7 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::NotFound => ApiError::media_not_found(),
+            ServiceError::BadImage(why) => ApiError::BadRequest(format!("Invalid image: {why}")),
             ServiceError::Command(CommandError::Conflict) => ApiError::Busy,
             other => ApiError::internal(other),
         }

@@ -69,13 +69,19 @@ impl MediaFileJson {
                     .iter()
                     .map(|t| ThumbnailJson {
                         id: t.id,
-                        f: content_url(base, &t.blob_hash, &format!("thumbnail_{}", t.box_size)),
+                        f: content_url(base, &t.blob_hash, &thumbnail_name(t.box_size, &t.mime)),
                         size: t.box_size,
                     })
                     .collect()
             }),
         }
     }
+}
+
+/// `thumbnail_64x64.jpg`, as the seeds name them.
+fn thumbnail_name(box_size: i64, mime: &str) -> String {
+    let extension = if mime == "image/png" { "png" } else { "jpg" };
+    format!("thumbnail_{box_size}x{box_size}.{extension}")
 }
 
 /// Characters kept out of a path segment.

@@ -3,5 +3,6 @@
 pub mod detect;
 pub mod image_info;
 pub mod ingest;
+pub mod thumbnails;
 
 pub use ingest::{ingest, Hints, IngestError, Ingested, SizeLimits};

@@ -148,3 +148,18 @@ pub fn png_declaring(width: u32, height: u32) -> Vec<u8> {
     png_chunk(&mut out, b"IEND", &[]);
     out
 }
+
+/// An opaque `width` x `height` palette PNG (colour type 3), encoded with the png crate.
+pub fn palette_png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Indexed);
+        encoder.set_depth(png::BitDepth::Eight);
+        encoder.set_palette(vec![255, 0, 0, 0, 0, 255]);
+        let mut writer = encoder.write_header().expect("png header");
+        let pixels: Vec<u8> = (0..width * height).map(|i| (i % 2) as u8).collect();
+        writer.write_image_data(&pixels).expect("png data");
+    }
+    out
+}

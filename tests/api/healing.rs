@@ -107,6 +107,7 @@ async fn an_event_stored_but_not_projected_is_applied_on_restart(backend: Backen
         at: mediastore::service::now(),
         image: None,
         av: None,
+        thumbnails: Vec::new(),
     };
     let id = facts.file_id;
     database
@@ -181,6 +182,7 @@ async fn a_late_committing_event_is_not_skipped_on_postgres() {
         at: mediastore::service::now(),
         image: None,
         av: None,
+        thumbnails: Vec::new(),
     };
 
     // The slow writer: its event takes a sequence number, and its transaction stays open.

@@ -17,5 +17,6 @@ mod images;
 mod list;
 mod ops;
 mod rebuild;
+mod thumbnails;
 mod update;
 mod upload;
