@@ -136,10 +136,11 @@ pub fn file_as_of(
 ) -> Result<Option<(NewFile, i64)>, ProjectorError> {
     let mut file: Option<(NewFile, i64)> = None;
     for event in stored {
-        if decode(event)?.at() > at {
+        let decoded = decode(event)?;
+        if decoded.at() > at {
             break;
         }
-        match to_write(event)? {
+        match write_for(event, decoded) {
             Write::Insert { file: new, .. } => {
                 let created = new.created_at;
                 file = Some((*new, created));
@@ -167,9 +168,13 @@ pub fn file_as_of(
 }
 
 fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
-    let event = decode(stored)?;
+    Ok(write_for(stored, decode(stored)?))
+}
+
+/// The read-model write for an already decoded event.
+fn write_for(stored: &StoredEvent, event: MediaFileEvent) -> Write {
     let version = stored.sequence;
-    Ok(match event {
+    match event {
         MediaFileEvent::Uploaded(f) => Write::Insert {
             version,
             file: Box::new(NewFile {
@@ -217,5 +222,5 @@ fn to_write(stored: &StoredEvent) -> Result<Write, ProjectorError> {
             version,
             at: at.timestamp_micros(),
         },
-    })
+    }
 }

@@ -361,12 +361,22 @@ impl MediaService {
         self.commands
             .execute(&file.aggregate_id, command, metadata(actor))
             .await?;
-        let applied = self.projector.catch_up_file(&file.aggregate_id).await?;
-        self.metrics.events_appended.add(applied, &[]);
+        // The delete is recorded: what follows cannot undo it, so a failure here is logged
+        // rather than answered as one. The follower re-projects it, and the startup sweep
+        // removes any blob left behind.
+        match self.projector.catch_up_file(&file.aggregate_id).await {
+            Ok(applied) => self.metrics.events_appended.add(applied, &[]),
+            Err(error) => {
+                tracing::warn!(%error, "delete recorded; its projection is left to the follower");
+                return Ok(());
+            }
+        }
         let hashes = std::iter::once(file.blob_hash.as_str())
             .chain(file.thumbnails.iter().map(|t| t.blob_hash.as_str()));
         for hash in hashes.filter_map(BlobHash::parse) {
-            self.remove_blob_if_unused(&hash).await?;
+            if let Err(error) = self.remove_blob_if_unused(&hash).await {
+                tracing::warn!(%error, blob = %hash, "could not remove an unused blob; the startup sweep will");
+            }
         }
         Ok(())
     }
