@@ -77,8 +77,8 @@ async fn staff_need_the_permission_of_the_operation(backend: Backend) {
         "--permission",
         "3802",
     ]));
-    let reader = stdout(&app.cli(&["token", "create", "--username", "reader"]));
-    let plain = stdout(&app.cli(&["token", "create", "--username", "plain"]));
+    let reader = app.token("reader", &[]);
+    let plain = app.token("plain", &[]);
 
     let get = |token: String| {
         app.client
@@ -135,8 +135,8 @@ async fn a_scoped_token_is_limited_to_its_scopes(backend: Backend) {
 async fn deactivated_users_and_revoked_tokens_stop_working(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     stdout(&app.cli(&["user", "create", "--username", "temp", "--admin"]));
-    let first = stdout(&app.cli(&["token", "create", "--username", "temp"]));
-    let second = stdout(&app.cli(&["token", "create", "--username", "temp"]));
+    let first = app.token("temp", &[]);
+    let second = app.token("temp", &[]);
     assert_eq!(
         app.upload_as(&first, "a.txt", fixtures::text())
             .await

@@ -17,33 +17,6 @@ on_both_backends!(
     a_file_crosses_between_the_two_apis,
 );
 
-impl TestApp {
-    pub async fn cms(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .request(method, self.url(path))
-            .header("Authorization", format!("Bearer {}", self.admin_token))
-            .send()
-            .await
-            .expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn cms_upload(&self, token: &str, form: Form) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url("/api/media"))
-            .header("Authorization", format!("Bearer {token}"))
-            .multipart(form)
-            .send()
-            .await
-            .expect("upload");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 fn file_form(part: &str, name: &str, bytes: Vec<u8>) -> Form {
     Form::new().part(
         part.to_string(),
@@ -278,19 +251,8 @@ async fn upload_takes_file_or_f_and_refuses_like_the_seed(backend: Backend) {
 
 async fn a_read_token_cannot_upload_or_delete(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let reader = String::from_utf8(
-        app.cli(&[
-            "token",
-            "create",
-            "--username",
-            "admin",
-            "--scope",
-            "media:read",
-        ])
-        .stdout,
-    )
-    .expect("utf-8");
-    let reader = reader.trim();
+    let reader = app.token("admin", &["--scope", "media:read"]);
+    let reader = reader.as_str();
     let (_, body) = app
         .cms_upload(
             &app.admin_token,

@@ -9,7 +9,8 @@ use mediastore::app::App;
 use mediastore::config::Config;
 use mediastore::media::SizeLimits;
 use reqwest::multipart::{Form, Part};
-use reqwest::{Client, Response};
+use reqwest::{Client, Method, Response};
+use serde_json::Value;
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::oneshot;
 
@@ -191,6 +192,27 @@ impl TestApp {
 
     /// Run the `mediastore` binary against this app's database and data directory.
     pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_command(args).output().expect("run mediastore")
+    }
+
+    /// A new token from `mediastore token create --username <user> [extra args]`.
+    pub fn token(&self, username: &str, extra: &[&str]) -> String {
+        let mut args = vec!["token", "create", "--username", username];
+        args.extend_from_slice(extra);
+        let output = self.cli(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_string()
+    }
+
+    /// The `mediastore` command with this app's database and data directory, not yet run.
+    pub fn cli_command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mediastore"));
         command
             .args(args)
@@ -200,7 +222,7 @@ impl TestApp {
             Some(url) => command.env("DATABASE_URL", url),
             None => command.env_remove("DATABASE_URL"),
         };
-        command.output().expect("run mediastore")
+        command
     }
 
     /// Every file under `<data>/blobs`.
@@ -218,6 +240,100 @@ impl TestApp {
         let mut out = Vec::new();
         walk(&self.data_dir.path().join("blobs"), &mut out);
         out
+    }
+}
+
+/// Requests to the endpoints, one helper each.
+impl TestApp {
+    pub async fn cms(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .request(method, self.url(path))
+            .header("Authorization", format!("Bearer {}", self.admin_token))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn cms_upload(&self, token: &str, form: Form) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url("/api/media"))
+            .header("Authorization", format!("Bearer {token}"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl TestApp {
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .header("Authorization", format!("Token {}", self.admin_token))
+            .header("X-Request-Id", "req-history-1")
+            .send()
+            .await
+            .expect("get");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl TestApp {
+    pub async fn list(&self, query: &str) -> Value {
+        let response = self.list_response(query).await;
+        assert_eq!(response.status(), 200, "GET ?{query}");
+        response.json().await.expect("json")
+    }
+
+    pub async fn list_response(&self, query: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/api/media/files?{query}")))
+            .header("Authorization", format!("Token {}", self.admin_token))
+            .send()
+            .await
+            .expect("list request")
+    }
+}
+
+impl TestApp {
+    pub async fn raw(&self, path: &str) -> Vec<u8> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .header("Authorization", format!("Token {}", self.admin_token))
+            .send()
+            .await
+            .expect("get");
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.bytes().await.expect("body").to_vec()
+    }
+}
+
+impl TestApp {
+    pub async fn send_update(&self, method: Method, id: &str, body: Value) -> reqwest::Response {
+        self.client
+            .request(method, self.url(&format!("/api/media/files/{id}")))
+            .header("Authorization", format!("Token {}", self.admin_token))
+            .json(&body)
+            .send()
+            .await
+            .expect("update request")
+    }
+
+    pub async fn patch_file(&self, id: &str, body: Value) -> reqwest::Response {
+        self.send_update(Method::PATCH, id, body).await
     }
 }
 

@@ -11,21 +11,6 @@ on_both_backends!(
     as_of_shows_the_file_as_it_was,
 );
 
-impl TestApp {
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(self.url(path))
-            .header("Authorization", format!("Token {}", self.admin_token))
-            .header("X-Request-Id", "req-history-1")
-            .send()
-            .await
-            .expect("get");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
 async fn history_lists_every_event_oldest_first_also_after_delete(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let file = app.uploaded("textfile.txt", fixtures::text()).await;

@@ -18,23 +18,6 @@ on_both_backends!(
     count_is_exact_as_files_come_and_go,
 );
 
-impl TestApp {
-    pub async fn list(&self, query: &str) -> Value {
-        let response = self.list_response(query).await;
-        assert_eq!(response.status(), 200, "GET ?{query}");
-        response.json().await.expect("json")
-    }
-
-    pub async fn list_response(&self, query: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(&format!("/api/media/files?{query}")))
-            .header("Authorization", format!("Token {}", self.admin_token))
-            .send()
-            .await
-            .expect("list request")
-    }
-}
-
 fn ids(page: &Value) -> Vec<i64> {
     page["results"]
         .as_array()
@@ -179,11 +162,7 @@ async fn every_ordering_field_sorts_both_ways_with_ties_by_newest_id(backend: Ba
         ]);
         assert!(output.status.success());
         users.insert(username.to_string(), (first.to_string(), last.to_string()));
-        let token_output = app.cli(&["token", "create", "--username", username]);
-        let token = String::from_utf8(token_output.stdout)
-            .expect("utf-8")
-            .trim()
-            .to_string();
+        let token = app.token(username, &[]);
         for (name, bytes) in [
             ("b.txt", b"same size 1\n".to_vec()),
             ("a.pdf", fixtures::pdf()),

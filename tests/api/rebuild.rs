@@ -12,24 +12,6 @@ on_both_backends!(
     a_rebuild_under_live_traffic_loses_nothing,
 );
 
-impl TestApp {
-    pub async fn raw(&self, path: &str) -> Vec<u8> {
-        let response = self
-            .client
-            .get(self.url(path))
-            .header("Authorization", format!("Token {}", self.admin_token))
-            .send()
-            .await
-            .expect("get");
-        assert!(
-            response.status().is_success(),
-            "{path}: {}",
-            response.status()
-        );
-        response.bytes().await.expect("body").to_vec()
-    }
-}
-
 const ORDERINGS: [&str; 14] = [
     "id",
     "type",
@@ -134,17 +116,9 @@ async fn a_rebuild_under_live_traffic_loses_nothing(backend: Backend) {
         }
         uploaded
     };
-    let data_dir = app.data_dir.path().to_path_buf();
-    let database_url = app.database_url.clone();
+    let command = app.cli_command(&["projections", "rebuild"]);
     let rebuild = tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mediastore"));
-        command
-            .args(["projections", "rebuild"])
-            .env("MEDIASTORE_DATA_DIR", &data_dir);
-        match &database_url {
-            Some(url) => command.env("DATABASE_URL", url),
-            None => command.env_remove("DATABASE_URL"),
-        };
+        let mut command = command;
         command.output().expect("rebuild")
     });
     let (uploaded, output) = tokio::join!(traffic, rebuild);

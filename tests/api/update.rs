@@ -18,22 +18,6 @@ on_both_backends!(
     concurrent_patches_of_one_file_all_succeed,
 );
 
-impl TestApp {
-    pub async fn send_update(&self, method: Method, id: &str, body: Value) -> reqwest::Response {
-        self.client
-            .request(method, self.url(&format!("/api/media/files/{id}")))
-            .header("Authorization", format!("Token {}", self.admin_token))
-            .json(&body)
-            .send()
-            .await
-            .expect("update request")
-    }
-
-    pub async fn patch_file(&self, id: &str, body: Value) -> reqwest::Response {
-        self.send_update(Method::PATCH, id, body).await
-    }
-}
-
 async fn patch_changes_what_it_names_and_moves_updated_at_only(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let file = app.uploaded("notes.txt", fixtures::text()).await;
@@ -221,18 +205,7 @@ async fn updates_need_a_token_the_permission_and_an_existing_file(backend: Backe
         .await
         .expect("patch");
     assert_eq!(anonymous.status(), 401);
-    let reader = String::from_utf8(
-        app.cli(&[
-            "token",
-            "create",
-            "--username",
-            "admin",
-            "--scope",
-            "media:read",
-        ])
-        .stdout,
-    )
-    .expect("utf-8");
+    let reader = app.token("admin", &["--scope", "media:read"]);
     let forbidden = app
         .client
         .patch(app.url(&format!("/api/media/files/{id}")))
