@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench list` seeds `ms_bench_list` with 1,000,000 `media_files` rows (once:
 //! a rerun with the same row count reuses them), prints `EXPLAIN (ANALYZE, BUFFERS)` of the
-//! count and page SQL of each query, times every query through `MediaReadModel::list` (the
+//! count and page statements `MediaReadModel::list` runs for each query, times every query through `MediaReadModel::list` (the
 //! code path the HTTP handler uses), prints p50/p99 per query, and then runs the same
 //! queries under criterion.
 //!
@@ -24,8 +24,10 @@ use anyhow::{bail, Context as _};
 use criterion::{Criterion, SamplingMode};
 use mediastore::config::DatabaseUrl;
 use mediastore::store::Database;
-use mediastore_projections::{ListFilter, ListQuery, MediaReadModel, Sort, SortField};
-use sqlx::{AnyConnection, AnyPool, Connection as _, PgConnection, Row as _};
+use mediastore_projections::{
+    ListFilter, ListQuery, ListStatements, MediaReadModel, Sort, SortField,
+};
+use sqlx::{AnyPool, Connection as _, PgConnection, Row as _};
 
 const DATABASE: &str = "ms_bench_list";
 const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -121,16 +123,10 @@ fn main() -> anyhow::Result<()> {
     let model = MediaReadModel::new(db.any.clone());
 
     let table = runtime.block_on(async {
-        for (name, query) in &queries {
-            check_reproduction(&db.any, &model, name, query).await?;
-        }
         if std::env::var("BENCH_EXPLAIN").as_deref() != Ok("0") {
-            // Its own connection: the generic plans need session settings.
-            let mut conn = AnyConnection::connect(&url).await?;
             for (name, query) in &queries {
-                explain(&mut conn, name, query).await?;
+                explain(&db.any, &model, name, query).await?;
             }
-            conn.close().await?;
         }
         let mut table = Vec::new();
         for (name, query) in &queries {
@@ -516,6 +512,39 @@ fn queries(rows: i64) -> Vec<(&'static str, ListQuery)> {
         ("ordering=type", ordered(SortField::Type, false)),
         ("ordering=width", ordered(SortField::Width, false)),
         ("ordering=mode", ordered(SortField::Mode, false)),
+        // Seed 004's `/api/media` list: `type=file` is every type but image, video and audio;
+        // its search looks at names only.
+        (
+            "/api/media?type=file&page=3",
+            ListQuery {
+                limit: 20,
+                offset: 40,
+                ..query(ListFilter {
+                    media_types: [
+                        "pdf",
+                        "document",
+                        "text",
+                        "spreadsheet",
+                        "presentation",
+                        "compressed",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    ..ListFilter::default()
+                })
+            },
+        ),
+        (
+            "/api/media?search=beach",
+            ListQuery {
+                limit: 20,
+                ..query(ListFilter {
+                    search: vec!["beach".into()],
+                    search_names_only: true,
+                    ..ListFilter::default()
+                })
+            },
+        ),
         (
             "id=1000 in the middle",
             query(ListFilter {
@@ -527,211 +556,7 @@ fn queries(rows: i64) -> Vec<(&'static str, ListQuery)> {
     ]
 }
 
-// ---- The SQL of a list, for EXPLAIN ----
-//
-// A copy of what `projections/src/list_query.rs` builds (its builder is private); it is
-// checked against `MediaReadModel::list` before every run (`check_reproduction`), so a drift
-// stops the bench instead of explaining the wrong SQL.
-
-#[derive(Debug, Clone)]
-enum Value {
-    Int(i64),
-    Text(String),
-}
-
-#[derive(Debug, Clone, Default)]
-struct Statement {
-    text: String,
-    values: Vec<Value>,
-}
-
-impl Statement {
-    fn push(&mut self, text: &str) -> &mut Self {
-        self.text.push_str(text);
-        self
-    }
-
-    fn bind(&mut self, value: Value) -> &mut Self {
-        self.values.push(value);
-        let n = self.values.len();
-        self.text.push_str(&format!("${n}"));
-        self
-    }
-
-    fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
-        let mut query = sqlx::query(&self.text);
-        for value in &self.values {
-            query = match value {
-                Value::Int(v) => query.bind(*v),
-                Value::Text(v) => query.bind(v.clone()),
-            };
-        }
-        query
-    }
-}
-
-const FILE_COLUMNS: &str =
-    "f.id, f.aggregate_id, f.user_id, u.username, u.first_name, u.last_name, \
-     f.media_type, f.mime, f.blob_hash, f.original_filename, f.name, f.description, f.size, \
-     f.width, f.height, f.mode, f.created_at, f.updated_at";
-
-fn sort_expression(field: SortField) -> &'static str {
-    match field {
-        SortField::Id => "f.id",
-        SortField::Type => "f.media_type",
-        SortField::Name => "f.name",
-        SortField::Size => "f.size",
-        SortField::Width => "f.width",
-        SortField::Height => "f.height",
-        SortField::Mode => "f.mode",
-        SortField::CreatedAt => "f.created_at",
-        SortField::UpdatedAt => "f.updated_at",
-        SortField::UserId => "f.user_id",
-        SortField::UserUsername => "u.username",
-        SortField::UserFirstName => "NULLIF(u.first_name, '')",
-        SortField::UserLastName => "NULLIF(u.last_name, '')",
-        SortField::UserLastLogin => "u.last_login",
-    }
-}
-
-fn push_filter(sql: &mut Statement, filter: &ListFilter) {
-    sql.push(" WHERE f.deleted_at IS NULL");
-    let bounds = [
-        ("f.id", ">=", filter.id_min),
-        ("f.id", "<=", filter.id_max),
-        ("f.created_at", ">=", filter.created_from),
-        ("f.created_at", "<=", filter.created_to),
-        ("f.updated_at", ">=", filter.updated_from),
-        ("f.updated_at", "<=", filter.updated_to),
-        ("f.user_id", "=", filter.user_id),
-        ("f.size", ">=", filter.size_min),
-        ("f.size", "<=", filter.size_max),
-        ("f.width", ">=", filter.width_min),
-        ("f.width", "<=", filter.width_max),
-        ("f.height", ">=", filter.height_min),
-        ("f.height", "<=", filter.height_max),
-    ];
-    for (column, op, value) in bounds {
-        if let Some(value) = value {
-            sql.push(&format!(" AND {column} {op} "))
-                .bind(Value::Int(value));
-        }
-    }
-    push_types(sql, "f.media_type", &filter.media_types);
-    for term in &filter.search {
-        let mut escaped = String::new();
-        for c in term.to_lowercase().chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                escaped.push('\\');
-            }
-            escaped.push(c);
-        }
-        let pattern = format!("%{escaped}%");
-        sql.push(" AND (f.name_folded LIKE ")
-            .bind(Value::Text(pattern.clone()))
-            .push(" ESCAPE '\\'");
-        if !filter.search_names_only {
-            sql.push(" OR CAST(f.id AS TEXT) LIKE ")
-                .bind(Value::Text(pattern))
-                .push(" ESCAPE '\\'");
-        }
-        sql.push(")");
-    }
-}
-
-fn push_types(sql: &mut Statement, column: &str, types: &[String]) {
-    if types.is_empty() {
-        return;
-    }
-    sql.push(&format!(" AND {column} IN ("));
-    for (i, media_type) in types.iter().enumerate() {
-        sql.push(if i == 0 { "" } else { ", " })
-            .bind(Value::Text(media_type.clone()));
-    }
-    sql.push(")");
-}
-
-fn count_statement(filter: &ListFilter) -> Statement {
-    let mut sql = Statement::default();
-    let only_type_and_user = *filter
-        == ListFilter {
-            media_types: filter.media_types.clone(),
-            user_id: filter.user_id,
-            ..ListFilter::default()
-        };
-    if only_type_and_user {
-        sql.push("SELECT CAST(COALESCE(SUM(live), 0) AS BIGINT) FROM media_counts WHERE 1 = 1");
-        push_types(&mut sql, "media_type", &filter.media_types);
-        if let Some(user_id) = filter.user_id {
-            sql.push(" AND user_id = ").bind(Value::Int(user_id));
-        }
-    } else {
-        sql.push("SELECT COUNT(*) FROM media_files f JOIN users u ON u.id = f.user_id");
-        push_filter(&mut sql, filter);
-    }
-    sql
-}
-
-fn page_statement(query: &ListQuery) -> Statement {
-    let mut sql = Statement::default();
-    sql.push(&format!(
-        "SELECT {FILE_COLUMNS} FROM media_files f JOIN users u ON u.id = f.user_id"
-    ));
-    push_filter(&mut sql, &query.filter);
-    sql.push(" ORDER BY ");
-    for sort in &query.ordering {
-        sql.push(sort_expression(sort.field))
-            .push(if sort.descending {
-                " DESC NULLS FIRST, "
-            } else {
-                " ASC NULLS LAST, "
-            });
-    }
-    sql.push("f.id DESC LIMIT ")
-        .bind(Value::Int(query.limit))
-        .push(" OFFSET ")
-        .bind(Value::Int(query.offset));
-    sql
-}
-
-/// Stop if the copied SQL does not give what `MediaReadModel::list` gives.
-async fn check_reproduction(
-    pool: &AnyPool,
-    model: &MediaReadModel,
-    name: &str,
-    query: &ListQuery,
-) -> anyhow::Result<()> {
-    let page = model.list(query).await?;
-    let count: i64 = count_statement(&query.filter)
-        .query()
-        .fetch_one(pool)
-        .await?
-        .try_get(0)?;
-    let ids: Vec<i64> = page_statement(query)
-        .query()
-        .fetch_all(pool)
-        .await?
-        .iter()
-        .map(|row| row.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    let listed: Vec<i64> = page.files.iter().map(|f| f.id).collect();
-    if count != page.count || ids != listed {
-        bail!(
-            "{name}: the bench's copy of the list SQL no longer matches list_query.rs \
-             (count {count} vs {}, ids {ids:?} vs {listed:?})",
-            page.count
-        );
-    }
-    Ok(())
-}
-
-/// A value as an SQL literal, for `EXECUTE`.
-fn literal(value: &Value) -> String {
-    match value {
-        Value::Int(v) => v.to_string(),
-        Value::Text(v) => format!("'{}'", v.replace('\'', "''")),
-    }
-}
+// ---- The plans ----
 
 /// The "Execution Time" of an `EXPLAIN ANALYZE`, in ms.
 fn execution_ms(plan: &[String]) -> f64 {
@@ -741,72 +566,28 @@ fn execution_ms(plan: &[String]) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-async fn explain_lines(conn: &mut AnyConnection, sql: &Statement) -> anyhow::Result<Vec<String>> {
-    let explained = Statement {
-        text: format!("EXPLAIN (ANALYZE, BUFFERS) {}", sql.text),
-        values: sql.values.clone(),
-    };
-    let rows = explained.query().fetch_all(&mut *conn).await?;
-    Ok(rows
-        .iter()
-        .map(|row| row.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?)
-}
-
-/// The generic plan, which PostgreSQL may switch a prepared statement to after five
-/// executions (and sqlx keeps every statement prepared on its connection): the plan for
-/// unknown values, not for these.
-async fn explain_generic(conn: &mut AnyConnection, sql: &Statement) -> anyhow::Result<Vec<String>> {
-    let args: Vec<String> = sql.values.iter().map(literal).collect();
-    sqlx::raw_sql(&format!(
-        "SET plan_cache_mode = force_generic_plan; PREPARE bench_generic AS {}",
-        sql.text
-    ))
-    .execute(&mut *conn)
-    .await?;
-    let rows = sqlx::query(&format!(
-        "EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_generic ({})",
-        args.join(", ")
-    ))
-    .persistent(false)
-    .fetch_all(&mut *conn)
-    .await;
-    sqlx::raw_sql("DEALLOCATE bench_generic; RESET plan_cache_mode")
-        .execute(&mut *conn)
-        .await?;
-    Ok(rows?
-        .iter()
-        .map(|row| row.try_get::<String, _>(0))
-        .collect::<Result<_, _>>()?)
-}
-
-/// Print the plans of the count and page SQL, each planned for its values (as the first
-/// executions of a statement are) and, where it is much slower, the generic plan too.
-async fn explain(conn: &mut AnyConnection, name: &str, query: &ListQuery) -> anyhow::Result<()> {
+/// Print the plans of the count and page statements exactly as `list` builds them.
+async fn explain(
+    pool: &AnyPool,
+    model: &MediaReadModel,
+    name: &str,
+    query: &ListQuery,
+) -> anyhow::Result<()> {
     println!("\n======== {name} ========");
-    for (part, statement) in [
-        ("count", count_statement(&query.filter)),
-        ("page", page_statement(query)),
-    ] {
-        println!("---- {part}: {}", statement.text);
-        println!("     values: {:?}", statement.values);
-        let custom = explain_lines(conn, &statement).await?;
-        for line in &custom {
+    let ListStatements { count, page } = model.list_statements(query);
+    for (part, statement) in [("count", count), ("page", page)] {
+        println!("---- {part}: {}", statement.text());
+        let plan: Vec<String> = statement
+            .prefixed("EXPLAIN (ANALYZE, BUFFERS) ")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<_, _>>()?;
+        for line in &plan {
             println!("  {line}");
         }
-        if statement.values.is_empty() {
-            continue;
-        }
-        let generic = explain_generic(conn, &statement).await?;
-        let (custom_ms, generic_ms) = (execution_ms(&custom), execution_ms(&generic));
-        if generic_ms > 2.0 * custom_ms && generic_ms > 1.0 {
-            println!("  -- generic plan: {generic_ms:.3} ms, against {custom_ms:.3} ms:");
-            for line in &generic {
-                println!("  {line}");
-            }
-        } else {
-            println!("  -- generic plan: {generic_ms:.3} ms, no slower");
-        }
+        println!("  -- {part}: {:.3} ms", execution_ms(&plan));
     }
     Ok(())
 }
@@ -888,15 +669,15 @@ async fn time_query(
     })
     .await?;
     // The two statements `list` runs, each alone, to tell which one costs.
-    let count_statement = count_statement(&query.filter);
     let count_sql = sample(iterations / 2, budget / 3, || async {
-        std::hint::black_box(count_statement.query().fetch_one(pool).await?);
+        let count = model.list_statements(query).count;
+        std::hint::black_box(count.fetch_i64(pool).await?);
         Ok(())
     })
     .await?;
-    let page_statement = page_statement(query);
     let page_sql = sample(iterations / 2, budget / 3, || async {
-        std::hint::black_box(page_statement.query().fetch_all(pool).await?);
+        let page = model.list_statements(query).page;
+        std::hint::black_box(page.fetch_all(pool).await?);
         Ok(())
     })
     .await?;

@@ -12,9 +12,10 @@ mod rows;
 mod sql;
 
 pub use error::ReadModelError;
-pub use list_query::{ListFilter, ListQuery, Page, Sort, SortField};
+pub use list_query::{ListFilter, ListQuery, ListStatements, Page, Sort, SortField};
 pub use media_files::{MediaReadModel, Rebuild};
 pub use rows::{FileRow, NewFile, Position, ThumbnailRow, UserRef, Write};
+pub use sql::Sql;
 
 /// Install the sqlx `Any` drivers; call once before connecting an `AnyPool`.
 pub fn install_drivers() {

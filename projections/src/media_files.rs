@@ -15,6 +15,7 @@ pub const MEDIA_FILES: &str = "media_files";
 #[derive(Debug, Clone)]
 pub struct MediaReadModel {
     pool: AnyPool,
+    postgres: bool,
 }
 
 pub(crate) const FILE_COLUMNS: &str =
@@ -25,7 +26,12 @@ pub(crate) const FILE_COLUMNS: &str =
 
 impl MediaReadModel {
     pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+        let postgres = pool
+            .connect_options()
+            .database_url
+            .scheme()
+            .starts_with("postgres");
+        Self { pool, postgres }
     }
 
     /// Apply writes, and move the checkpoint to `checkpoint` if given, in one transaction:
@@ -253,6 +259,10 @@ impl MediaReadModel {
             }
         }
         Ok(())
+    }
+
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

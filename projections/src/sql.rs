@@ -9,7 +9,8 @@ use sqlx::{Any, AnyPool, Arguments, Encode, Type};
 
 use crate::error::ReadModelError;
 
-pub(crate) struct Sql {
+/// A statement being built: its text and the values bound to it.
+pub struct Sql {
     text: String,
     args: AnyArguments<'static>,
     count: usize,
@@ -45,6 +46,17 @@ impl Sql {
         self
     }
 
+    /// The statement's text, placeholders included.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The same statement after `prefix`, e.g. `EXPLAIN ANALYZE `.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.text.insert_str(0, prefix);
+        self
+    }
+
     fn finish(self) -> Result<(String, AnyArguments<'static>), ReadModelError> {
         match self.error {
             Some(error) => Err(ReadModelError::Database(sqlx::Error::Encode(error))),
@@ -54,11 +66,19 @@ impl Sql {
 
     pub async fn fetch_all(self, pool: &AnyPool) -> Result<Vec<AnyRow>, ReadModelError> {
         let (text, args) = self.finish()?;
-        Ok(sqlx::query_with(&text, args).fetch_all(pool).await?)
+        // Not prepared for reuse: PostgreSQL would switch a reused statement to a generic
+        // plan, which cannot know how selective this search term or range is.
+        Ok(sqlx::query_with(&text, args)
+            .persistent(false)
+            .fetch_all(pool)
+            .await?)
     }
 
     pub async fn fetch_i64(self, pool: &AnyPool) -> Result<i64, ReadModelError> {
         let (text, args) = self.finish()?;
-        Ok(sqlx::query_scalar_with(&text, args).fetch_one(pool).await?)
+        Ok(sqlx::query_scalar_with(&text, args)
+            .persistent(false)
+            .fetch_one(pool)
+            .await?)
     }
 }

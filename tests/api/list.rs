@@ -16,6 +16,7 @@ on_both_backends!(
     filters_narrow_the_list_inclusively,
     malformed_parameters_are_400_naming_them,
     count_is_exact_as_files_come_and_go,
+    orderings_by_user_fields_page_like_the_whole_list,
 );
 
 fn ids(page: &Value) -> Vec<i64> {
@@ -378,4 +379,70 @@ async fn count_is_exact_as_files_come_and_go(backend: Backend) {
     assert_eq!(app.list("").await["count"], 6);
     assert_eq!(app.list("search=png").await["count"], 1);
     assert!(!ids(&app.list("limit=100").await).contains(&files[2]["id"].as_i64().expect("id")));
+}
+
+/// Orderings that start with a user's field are answered per user on PostgreSQL (each user's
+/// first files, then sorted): paging through them must give exactly the whole list, with the
+/// rest of the ordering kept within each user.
+async fn orderings_by_user_fields_page_like_the_whole_list(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (username, first) in [("carl", "Carl"), ("bea", ""), ("dora", "Dora")] {
+        let output = app.cli(&[
+            "user",
+            "create",
+            "--username",
+            username,
+            "--first-name",
+            first,
+            "--admin",
+        ]);
+        assert!(output.status.success());
+        let token = app.token(username, &[]);
+        for size in [3, 1, 4, 1, 5] {
+            let body = format!("{username} {}\n", "x".repeat(size));
+            let response = app.upload_as(&token, "notes.txt", body.into_bytes()).await;
+            assert_eq!(response.status(), 201);
+        }
+    }
+    seven_files(&app).await;
+
+    for ordering in [
+        "user__username,-size",
+        "-user__username,size",
+        "user__first_name,name",
+        "-user__last_login",
+        "user__last_name,-type",
+    ] {
+        for filter in ["", "&type=text", "&search=notes"] {
+            let whole = app
+                .list(&format!("ordering={ordering}{filter}&limit=100"))
+                .await;
+            let count = whole["count"].as_i64().expect("count");
+            assert!(count > 0, "{ordering}{filter}");
+            let mut paged = Vec::new();
+            for offset in (0..count).step_by(2) {
+                let page = app
+                    .list(&format!(
+                        "ordering={ordering}{filter}&limit=2&offset={offset}"
+                    ))
+                    .await;
+                paged.extend(ids(&page));
+            }
+            assert_eq!(paged, ids(&whole), "{ordering}{filter}");
+        }
+    }
+
+    let whole = app.list("ordering=user__username,-size&limit=100").await;
+    let keys: Vec<(String, i64)> = whole["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|f| {
+            let username = f["user"]["username"].as_str().expect("username");
+            (username.to_string(), f["size"].as_i64().expect("size"))
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    assert_eq!(keys, sorted);
 }
