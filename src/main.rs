@@ -4,9 +4,9 @@
 use clap::error::ErrorKind;
 use clap::Parser;
 use mediastore::cli::{self, Cli};
+use mediastore::telemetry::Tracing;
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => error.exit(),
@@ -24,23 +24,16 @@ async fn main() {
             );
         }
     };
-    init_logs();
-    if let Err(error) = cli::run(cli).await {
+    let result = Tracing::init().and_then(|tracing| {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(cli::run(cli));
+        // The runtime first (its tasks may still log), then the last spans are sent.
+        drop(runtime);
+        drop(tracing);
+        result
+    });
+    if let Err(error) = result {
         eprintln!("error: {error:#}");
         std::process::exit(1);
-    }
-}
-
-/// Logs go to stderr (stdout carries command output); JSON when `MEDIASTORE_LOG_FORMAT=json`.
-fn init_logs() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::env::var("MEDIASTORE_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
     }
 }

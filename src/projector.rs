@@ -46,6 +46,7 @@ impl Projector {
     }
 
     /// Bring one file's row up to date with its events; how many it applied.
+    #[tracing::instrument(name = "projection.update", skip(self))]
     pub async fn catch_up_file(&self, aggregate_id: &str) -> Result<u64, ProjectorError> {
         let version = self.read_model.version_of(aggregate_id).await?;
         let events = self.log.events_of(aggregate_id, version).await?;

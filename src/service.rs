@@ -163,6 +163,7 @@ impl MediaService {
             self.metrics
                 .record_upload(facts_type.as_str(), size, deduplicated);
         }
+        tracing::Span::current().record("file.id", file_id);
         self.read_model
             .get(file_id)
             .await?
@@ -214,7 +215,11 @@ impl MediaService {
             has_alpha: image.has_alpha,
         };
         let limits = self.thumbnail_limits;
+        // The blocking thread's spans are the request's children.
+        let span = tracing::Span::current();
+        let started = std::time::Instant::now();
         let made = tokio::task::spawn_blocking(move || {
+            let _entered = span.entered();
             thumbnails::make_thumbnails(&path, &source, &limits)
         })
         .await
@@ -223,6 +228,9 @@ impl MediaService {
             thumbnails::ThumbnailError::Encode(cause) => ServiceError::Thumbnail(cause),
             refused => ServiceError::BadImage(refused.to_string()),
         })?;
+        self.metrics
+            .thumbnail_duration
+            .record(started.elapsed().as_secs_f64(), &[]);
         for thumbnail in made {
             let blob = BlobHash::from_bytes(*blake3::hash(&thumbnail.bytes).as_bytes());
             let temp = self.blobs.temp_file_with(&thumbnail.bytes).await?;

@@ -1,11 +1,112 @@
-//! Metrics: OpenTelemetry instruments read out in Prometheus text format at `/metrics`.
-//! Names start with `mediastore_` and follow Prometheus conventions (the exporter adds the
-//! unit and `_total` suffixes: `mediastore_upload_bytes_total`, `..._duration_seconds`).
+//! Logs, traces and metrics.
+//!
+//! - Logs go to stderr (stdout carries command output), JSON when `MEDIASTORE_LOG_FORMAT=json`.
+//! - Traces: every `tracing` span of this crate becomes an OpenTelemetry span, exported by
+//!   OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set; the
+//!   standard `OTEL_*` variables apply. Without it no exporter exists and spans cost what
+//!   plain `tracing` spans cost.
+//! - Metrics: OpenTelemetry instruments read out in Prometheus text format at `/metrics`.
+//!   Names start with `mediastore_` and follow Prometheus conventions (the exporter adds the
+//!   unit and `_total` suffixes: `mediastore_upload_bytes_total`, `..._duration_seconds`).
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
 use opentelemetry::KeyValue;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use prometheus::{Encoder, TextEncoder};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::Layer as _;
+
+/// The process's logs and traces; dropping it sends the spans not exported yet.
+pub struct Tracing {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Tracing {
+    /// Install the global subscriber. Call before any async runtime starts: the OTLP
+    /// exporter's blocking HTTP client must not be made inside one.
+    pub fn init() -> anyhow::Result<Tracing> {
+        let provider = otlp_tracer_provider()?;
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+        let logs = if std::env::var("MEDIASTORE_LOG_FORMAT").as_deref() == Ok("json") {
+            logs.json().boxed()
+        } else {
+            logs.boxed()
+        };
+        // Spans are exported whatever RUST_LOG says about logs: a quiet log must not blind
+        // the traces.
+        let spans = provider.as_ref().map(|provider| {
+            use opentelemetry::trace::TracerProvider as _;
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("mediastore"))
+                .with_filter(
+                    tracing_subscriber::filter::Targets::new()
+                        .with_target("mediastore", tracing::Level::INFO),
+                )
+        });
+        tracing_subscriber::registry()
+            .with(logs.with_filter(filter))
+            .with(spans)
+            .init();
+        Ok(Tracing { provider })
+    }
+}
+
+impl Drop for Tracing {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            if let Err(error) = provider.shutdown() {
+                eprintln!("could not send the last traces: {error}");
+            }
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+}
+
+/// A tracer provider exporting over OTLP, if the environment asks for one.
+fn otlp_tracer_provider() -> anyhow::Result<Option<SdkTracerProvider>> {
+    let endpoint =
+        env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let disabled = env("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || env("OTEL_TRACES_EXPORTER").is_some_and(|v| v == "none");
+    if endpoint.is_none() || disabled {
+        return Ok(None);
+    }
+    let protocol = match env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .as_deref()
+    {
+        None | Some("http/protobuf") => Protocol::HttpBinary,
+        Some("http/json") => Protocol::HttpJson,
+        Some(other) => anyhow::bail!(
+            "OTEL_EXPORTER_OTLP_PROTOCOL={other} is not supported: use http/protobuf \
+             (the collector's port 4318) or http/json"
+        ),
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .build()?;
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if env("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("mediastore");
+    }
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.build())
+            .build(),
+    ))
+}
 
 pub struct Metrics {
     registry: prometheus::Registry,
@@ -19,6 +120,8 @@ pub struct Metrics {
     pub events_appended: Counter<u64>,
     pub projection_lag: Gauge<i64>,
     pub db_connections: Gauge<i64>,
+    pub thumbnail_duration: Histogram<f64>,
+    pub blob_store_bytes: Gauge<u64>,
 }
 
 impl Metrics {
@@ -74,6 +177,19 @@ impl Metrics {
             db_connections: meter
                 .i64_gauge("mediastore_db_pool_connections")
                 .with_description("Database pool connections by state (idle, in use)")
+                .build(),
+            thumbnail_duration: meter
+                .f64_histogram("mediastore_thumbnail_duration")
+                .with_unit("s")
+                .with_description("Time to decode an image and make its four thumbnails")
+                .with_boundaries(vec![
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .build(),
+            blob_store_bytes: meter
+                .u64_gauge("mediastore_blob_store")
+                .with_unit("By")
+                .with_description("Bytes of all stored blobs (originals and thumbnails)")
                 .build(),
             registry,
             _provider: provider,

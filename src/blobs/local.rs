@@ -3,6 +3,7 @@
 //! atomic rename.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use tokio::fs;
@@ -13,6 +14,8 @@ use crate::domain::BlobHash;
 pub struct LocalBlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    /// Counted once at open, then moved by every persist and remove.
+    stored_bytes: AtomicU64,
 }
 
 impl LocalBlobStore {
@@ -25,7 +28,15 @@ impl LocalBlobStore {
             fs::remove_dir_all(&tmp).await?;
         }
         fs::create_dir_all(&tmp).await?;
-        Ok(Self { blobs, tmp })
+        let root = blobs.clone();
+        let counted = tokio::task::spawn_blocking(move || bytes_under(&root))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(Self {
+            blobs,
+            tmp,
+            stored_bytes: AtomicU64::new(counted),
+        })
     }
 
     pub fn path_of(&self, hash: &BlobHash) -> PathBuf {
@@ -56,6 +67,7 @@ impl BlobStore for LocalBlobStore {
         Ok(temp)
     }
 
+    #[tracing::instrument(name = "blob.persist", skip(self, temp), fields(blob.hash = hash.as_str()))]
     async fn persist(&self, temp: TempFile, hash: &BlobHash) -> Result<Persisted, BlobError> {
         let target = self.path_of(hash);
         if fs::try_exists(&target).await? {
@@ -74,6 +86,8 @@ impl BlobStore for LocalBlobStore {
             Err(e) => return Err(e.into()),
         }
         let temp_path = temp.disarm();
+        let len = fs::metadata(&target).await?.len();
+        self.stored_bytes.fetch_add(len, Ordering::Relaxed);
         fs::remove_file(&temp_path).await?;
         sync_dir(dir).await?;
         Ok(Persisted::Created)
@@ -122,12 +136,44 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn remove(&self, hash: &BlobHash) -> Result<(), BlobError> {
-        match fs::remove_file(self.path_of(hash)).await {
-            Ok(()) => Ok(()),
+        let path = self.path_of(hash);
+        let len = match fs::metadata(&path).await {
+            Ok(metadata) => metadata.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        match fs::remove_file(&path).await {
+            Ok(()) => {
+                let _ =
+                    self.stored_bytes
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+                            Some(total.saturating_sub(len))
+                        });
+                Ok(())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
+
+    fn stored_bytes(&self) -> u64 {
+        self.stored_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// The bytes of every file below `dir` (the blobs' two levels of shard directories).
+fn bytes_under(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            total += bytes_under(&entry.path())?;
+        } else if kind.is_file() {
+            total += entry.metadata()?.len();
+        }
+    }
+    Ok(total)
 }
 
 async fn sync_dir(dir: PathBuf) -> std::io::Result<()> {

@@ -47,4 +47,6 @@ pub trait BlobStore: Send + Sync {
     async fn list_shard(&self, shard: u16) -> Result<Vec<BlobHash>, BlobError>;
     /// Whether the store can be written to now.
     async fn ready(&self) -> Result<(), BlobError>;
+    /// Bytes of every stored blob (temporary files not included).
+    fn stored_bytes(&self) -> u64;
 }

@@ -65,7 +65,10 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::NotFound("Not found") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), ops::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::track,
+        ))
         .with_state(state)
         // Layer order: the request id is set first (outermost), so the trace span and the
         // handlers see it, and it is copied onto the response last.
@@ -76,7 +79,21 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                     .get(&REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("request", method = %request.method(), uri = %request.uri().path(), request_id)
+                // Named "{method} {route}" and completed by `ops::track` once routing has
+                // found the route; the request id is the one event metadata carries.
+                tracing::info_span!(
+                    "request",
+                    otel.name = %request.method(),
+                    otel.kind = "server",
+                    otel.status_code = tracing::field::Empty,
+                    http.request.method = %request.method(),
+                    url.path = %request.uri().path(),
+                    http.route = tracing::field::Empty,
+                    http.response.status_code = tracing::field::Empty,
+                    user.id = tracing::field::Empty,
+                    file.id = tracing::field::Empty,
+                    request_id,
+                )
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

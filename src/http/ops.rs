@@ -39,6 +39,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         let labels = [KeyValue::new("projection", "media_files")];
         state.metrics.projection_lag.record(behind, &labels);
     }
+    state
+        .metrics
+        .blob_store_bytes
+        .record(state.media.blobs.stored_bytes(), &[]);
     let (size, idle) = state.media.read_model.pool_use();
     state
         .metrics
@@ -67,7 +71,21 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get::<MatchedPath>()
         .map_or("unmatched", |path| path.as_str())
         .to_string();
+    let span = tracing::Span::current();
+    span.record("http.route", route.as_str());
+    if !span.is_disabled() {
+        // The exported span's name; a `record` of `otel.name` is too late once it is entered.
+        use opentelemetry::trace::TraceContextExt as _;
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        span.context()
+            .span()
+            .update_name(format!("{method} {route}"));
+    }
     let response = next.run(request).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     let labels = [
         KeyValue::new("method", method),
         KeyValue::new("route", route),

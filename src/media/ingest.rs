@@ -118,6 +118,13 @@ struct Verdict {
 
 /// Stream `body` into a new temporary file. The caller maps its transport's errors to
 /// `IngestError` (a body-length limit is `TooLarge`, a broken stream `Interrupted`).
+///
+/// One pass hashes and writes each chunk as it arrives, so the span is both.
+#[tracing::instrument(
+    name = "blob.hash_and_write",
+    skip_all,
+    fields(blob.bytes = tracing::field::Empty, blob.hash = tracing::field::Empty)
+)]
 pub async fn ingest<S>(
     blobs: &dyn BlobStore,
     body: S,
@@ -179,7 +186,11 @@ where
     let path = temp.path().to_path_buf();
     let (is_text, hints_owned) = (text.finish(), hints.clone());
     let max_pixels = limits.image_pixels;
+    let span = tracing::Span::current();
     let (detected, image) = tokio::task::spawn_blocking(move || {
+        let _entered = span.entered();
+        let detect =
+            tracing::info_span!("media.detect", media.type = tracing::field::Empty).entered();
         let detected = detect::resolve(
             verdict.sniff,
             &head,
@@ -188,8 +199,13 @@ where
             &hints_owned.file_name,
             &hints_owned.mime,
         )?;
+        detect.record("media.type", detected.media_type.as_str());
+        drop(detect);
         let image = match detected.media_type {
-            MediaType::Image => Some(image_facts(&path, max_pixels)?),
+            MediaType::Image => {
+                let _span = tracing::info_span!("image.read_header").entered();
+                Some(image_facts(&path, max_pixels)?)
+            }
             _ => None,
         };
         Ok::<_, IngestError>((detected, image))
@@ -197,9 +213,13 @@ where
     .await
     .map_err(|e| IngestError::Interrupted(e.to_string()))??;
 
+    let hash = BlobHash::from_bytes(*hasher.finalize().as_bytes());
+    let span = tracing::Span::current();
+    span.record("blob.bytes", size);
+    span.record("blob.hash", hash.as_str());
     Ok(Ingested {
         temp,
-        hash: BlobHash::from_bytes(*hasher.finalize().as_bytes()),
+        hash,
         size,
         detected,
         image,

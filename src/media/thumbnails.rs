@@ -143,6 +143,7 @@ fn make_thumbnails_from_reader<R: BufRead + Seek>(
     let bounds = Bounds::new(facts, limits);
     let format = image::guess_format(reader.fill_buf().map_err(decode_err)?)
         .map_err(|_| ThumbnailError::Decode("unrecognised image format".into()))?;
+    let decode = tracing::info_span!("image.decode", image.format = ?format).entered();
     let decoded = match format {
         ImageFormat::Jpeg => decode_jpeg(reader, &bounds, facts.has_alpha)?,
         ImageFormat::Png
@@ -156,6 +157,7 @@ fn make_thumbnails_from_reader<R: BufRead + Seek>(
             )))
         }
     };
+    drop(decode);
     thumbnails_from(decoded, facts)
 }
 
@@ -547,7 +549,10 @@ fn thumbnails_from(
     // Resize before orienting: the fit is symmetric in width and height, and turning a
     // 1080 image is cheaper than turning the decoded one.
     let (sw, sh) = fit_in_box(full_width, full_height, BOXES[3]);
-    let largest = orient(resize(&mut resizer, raster, sw, sh)?, orientation)?;
+    let largest = {
+        let _span = tracing::info_span!("image.resize", width = sw, height = sh).entered();
+        orient(resize(&mut resizer, raster, sw, sh)?, orientation)?
+    };
     let (ow, oh) = if swaps {
         (full_height, full_width)
     } else {
@@ -563,6 +568,7 @@ fn thumbnails_from(
     let mut current = largest;
     for &box_size in BOXES.iter().rev() {
         let (tw, th) = fit_in_box(ow, oh, box_size);
+        let _span = tracing::info_span!("thumbnail", box_size, width = tw, height = th).entered();
         current = resize(&mut resizer, current, tw, th)?;
         out.push(Thumbnail {
             box_size,

@@ -48,6 +48,7 @@ impl CommandBus {
     }
 
     /// Execute a command, retrying when another command on the same file committed first.
+    #[tracing::instrument(name = "event_store.append", skip_all, fields(aggregate_id = aggregate_id))]
     pub async fn execute(
         &self,
         aggregate_id: &str,

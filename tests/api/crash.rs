@@ -2,69 +2,15 @@
 //! answered 201 is listed, nothing twice, and blobs and files match one to one (issue 6).
 
 use std::collections::BTreeSet;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::{fresh_postgres_database, Backend};
+use crate::helpers::{fresh_postgres_database, Backend, BinaryServer};
 use crate::on_both_backends;
 
 on_both_backends!(a_killed_server_restarts_with_every_answered_upload_and_no_orphans);
-
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    /// Start the binary; on a first start, also read the admin token it prints.
-    fn start(
-        data_dir: &std::path::Path,
-        database_url: &Option<String>,
-        first: bool,
-    ) -> (Server, Option<String>) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mediastore"));
-        command
-            .arg("serve")
-            .env("MEDIASTORE_BIND", format!("127.0.0.1:{port}"))
-            .env("MEDIASTORE_DATA_DIR", data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        match database_url {
-            Some(url) => command.env("DATABASE_URL", url),
-            None => command.env_remove("DATABASE_URL"),
-        };
-        let mut child = command.spawn().expect("start mediastore");
-        let address = format!("127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(&address).is_err() {
-            assert!(Instant::now() < deadline, "the server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // The first start prints the admin token before it listens.
-        let stdout = child.stdout.take().expect("stdout");
-        let token = first
-            .then(|| std::io::BufReader::new(stdout).lines().next())
-            .flatten()
-            .and_then(|line| line.ok())
-            .and_then(|line| line.strip_prefix("admin token: ").map(str::to_string));
-        (
-            Server {
-                child,
-                address: format!("http://{address}"),
-            },
-            token,
-        )
-    }
-}
 
 async fn a_killed_server_restarts_with_every_answered_upload_and_no_orphans(backend: Backend) {
     let data_dir = tempfile::tempdir().expect("temp dir");
@@ -72,7 +18,7 @@ async fn a_killed_server_restarts_with_every_answered_upload_and_no_orphans(back
         Backend::Sqlite => None,
         Backend::Postgres(base) => Some(fresh_postgres_database(&base).await),
     };
-    let (mut server, token) = Server::start(data_dir.path(), &database_url, true);
+    let (mut server, token) = BinaryServer::start(data_dir.path(), &database_url, true, &[]);
     let token = token.expect("the first start prints the admin token");
     let client = reqwest::Client::new();
 
@@ -128,7 +74,7 @@ async fn a_killed_server_restarts_with_every_answered_upload_and_no_orphans(back
         "the kill came too late to test anything"
     );
 
-    let (mut server, _) = Server::start(data_dir.path(), &database_url, false);
+    let (mut server, _) = BinaryServer::start(data_dir.path(), &database_url, false, &[]);
     let list: Value = client
         .get(format!("{}/api/media/files?limit=1000", server.address))
         .header("Authorization", format!("Token {token}"))

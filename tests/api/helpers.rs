@@ -364,3 +364,72 @@ macro_rules! on_both_backends {
         }
     )*};
 }
+
+/// The real `mediastore` binary serving on a free port, for what only a process shows
+/// (a SIGKILL, exported traces).
+pub struct BinaryServer {
+    pub child: std::process::Child,
+    pub address: String,
+}
+
+impl BinaryServer {
+    /// Start the binary; on a first start, also read the admin token it prints.
+    pub fn start(
+        data_dir: &std::path::Path,
+        database_url: &Option<String>,
+        first: bool,
+        env: &[(&str, &str)],
+    ) -> (BinaryServer, Option<String>) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        use std::io::BufRead as _;
+        use std::process::Stdio;
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mediastore"));
+        command
+            .arg("serve")
+            .env("MEDIASTORE_BIND", format!("127.0.0.1:{port}"))
+            .env("MEDIASTORE_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .envs(env.iter().copied());
+        match database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let mut child = command.spawn().expect("start mediastore");
+        let address = format!("127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(&address).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The first start prints the admin token before it listens.
+        let stdout = child.stdout.take().expect("stdout");
+        let token = first
+            .then(|| std::io::BufReader::new(stdout).lines().next())
+            .flatten()
+            .and_then(|line| line.ok())
+            .and_then(|line| line.strip_prefix("admin token: ").map(str::to_string));
+        (
+            BinaryServer {
+                child,
+                address: format!("http://{address}"),
+            },
+            token,
+        )
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        // Already gone after a test's own kill; a failing test must not leave it running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

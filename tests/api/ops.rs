@@ -6,7 +6,9 @@ use crate::on_both_backends;
 
 on_both_backends!(
     health_and_readiness_answer_without_a_token,
-    metrics_count_requests_and_uploads
+    metrics_count_requests_and_uploads,
+    every_metric_the_dashboard_shows_is_exported,
+    blob_store_size_follows_uploads_and_deletes,
 );
 
 async fn health_and_readiness_answer_without_a_token(backend: Backend) {
@@ -130,4 +132,99 @@ async fn metrics_count_requests_and_uploads(backend: Backend) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+async fn metrics_text(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 200);
+    response.text().await.expect("text")
+}
+
+/// The metric names in the Grafana dashboard's queries.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/observability/grafana/dashboards/mediastore.json"
+    );
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("the dashboard"))
+            .expect("the dashboard is JSON");
+    let mut exprs = Vec::new();
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        ("expr", serde_json::Value::String(expr)) => out.push(expr.clone()),
+                        _ => collect(inner, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            _ => {}
+        }
+    }
+    collect(&dashboard, &mut exprs);
+    let mut names = std::collections::BTreeSet::new();
+    for expr in exprs {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("mediastore_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            names.insert(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+    }
+    names
+}
+
+async fn every_metric_the_dashboard_shows_is_exported(backend: Backend) {
+    let names = dashboard_metrics();
+    assert!(names.len() >= 10, "{names:?}");
+    let app = TestApp::spawn(backend).await;
+    // Whatever moves each series at least once: an image (thumbnails), the same bytes
+    // again (dedup), a request of every kind.
+    app.uploaded("a.png", fixtures::png()).await;
+    app.uploaded("b.png", fixtures::png()).await;
+    let text = metrics_text(&app).await;
+    let exported: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "not in /metrics: {missing:?}\n{text}");
+}
+
+async fn blob_store_size_follows_uploads_and_deletes(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let stored = |text: &str| sample(text, "mediastore_blob_store_bytes", &[]);
+    assert_eq!(stored(&metrics_text(&app).await), Some(0.0));
+    let pdf = app.uploaded("a.pdf", fixtures::pdf()).await;
+    let size = fixtures::pdf().len() as f64;
+    assert_eq!(stored(&metrics_text(&app).await), Some(size));
+    app.uploaded("again.pdf", fixtures::pdf()).await;
+    assert_eq!(stored(&metrics_text(&app).await), Some(size), "stored once");
+    let text = b"some words\n".to_vec();
+    let words = app.uploaded("a.txt", text.clone()).await;
+    let both = size + text.len() as f64;
+    assert_eq!(stored(&metrics_text(&app).await), Some(both));
+    let id = words["id"].to_string();
+    assert_eq!(app.delete_file(&id).await.status(), 204);
+    assert_eq!(stored(&metrics_text(&app).await), Some(size));
+    // Counted from the disk on a restart.
+    let mut app = app;
+    app.restart().await;
+    assert_eq!(stored(&metrics_text(&app).await), Some(size));
+    drop(pdf);
 }
