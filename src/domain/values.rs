@@ -174,7 +174,7 @@ pub struct ThumbnailFacts {
 }
 
 /// What an audio or video container's headers say.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AvFacts {
     /// Seconds, when the headers (or a constant bitrate) tell.
     pub duration: Option<f64>,

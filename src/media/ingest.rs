@@ -7,6 +7,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncWriteExt, BufWriter};
 
+use super::av_probe;
 use super::detect::{self, DetectError, Detected, TextCheck, HEAD_LEN};
 use super::image_info::{self, ImageInfoError};
 use crate::blobs::{BlobError, BlobStore, TempFile};
@@ -187,7 +188,7 @@ where
     let (is_text, hints_owned) = (text.finish(), hints.clone());
     let max_pixels = limits.image_pixels;
     let span = tracing::Span::current();
-    let (detected, image) = tokio::task::spawn_blocking(move || {
+    let (detected, image, av) = tokio::task::spawn_blocking(move || {
         let _entered = span.entered();
         let detect =
             tracing::info_span!("media.detect", media.type = tracing::field::Empty).entered();
@@ -208,10 +209,31 @@ where
             }
             _ => None,
         };
-        Ok::<_, IngestError>((detected, image))
+        // From the container's headers (bounded reads, nothing decoded), so that the event
+        // carries it and a rebuild never opens a blob.
+        let av = match detected.media_type {
+            MediaType::Audio | MediaType::Video => {
+                let _span = tracing::info_span!("av.probe").entered();
+                Some(av_probe::probe(&path, &detected.mime))
+            }
+            _ => None,
+        };
+        let detected = match av.as_ref() {
+            Some(av) => audio_if_no_video_track(detected, av),
+            None => detected,
+        };
+        Ok::<_, IngestError>((detected, image, av))
     })
     .await
     .map_err(|e| IngestError::Interrupted(e.to_string()))??;
+    // A Matroska file found to be audio has the (smaller) audio limit.
+    let limit = limits.for_type(detected.media_type);
+    if size > limit {
+        return Err(IngestError::TooLarge {
+            media_type: detected.media_type,
+            limit,
+        });
+    }
 
     let hash = BlobHash::from_bytes(*hasher.finalize().as_bytes());
     let span = tracing::Span::current();
@@ -223,8 +245,26 @@ where
         size,
         detected,
         image,
-        av: None,
+        av,
     })
+}
+
+/// Matroska and WebM say nothing of their tracks at the start, so they are typed video
+/// until the headers are read: one with a duration and no video track is audio.
+fn audio_if_no_video_track(detected: Detected, av: &AvFacts) -> Detected {
+    let audio_mime = match detected.mime.as_str() {
+        "video/webm" => "audio/webm",
+        "video/x-matroska" => "audio/x-matroska",
+        _ => return detected,
+    };
+    if av.duration.is_some() && av.width.is_none() {
+        Detected {
+            media_type: MediaType::Audio,
+            mime: audio_mime.to_string(),
+        }
+    } else {
+        detected
+    }
 }
 
 /// An image's facts from its header alone; a bomb is refused before anything is decoded.

@@ -1,5 +1,7 @@
-//! What the service learns from an upload's bytes: its type, and (for images) its facts.
+//! What the service learns from an upload's bytes: its type, and (for images) its facts,
+//! (for audio and video) its duration and video size.
 
+pub mod av_probe;
 pub mod detect;
 pub mod image_info;
 pub mod ingest;

@@ -4,6 +4,7 @@ mod fixtures;
 mod helpers;
 
 mod auth;
+mod av;
 mod cli;
 mod cms;
 mod crash;
