@@ -43,7 +43,11 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
     /// Rebuild every read model from the event store (also while `serve` runs).
-    Rebuild,
+    Rebuild {
+        /// Events per batch (one transaction each); fewer use less memory.
+        #[arg(long, default_value_t = crate::projector::REBUILD_BATCH)]
+        batch_size: i64,
+    },
     /// For each read model: the last event applied and how far it is behind.
     Status,
 }
@@ -153,11 +157,11 @@ async fn projections(config: &Config, command: ProjectionsCommand) -> anyhow::Re
         MediaReadModel::new(database.any.clone()),
     );
     match command {
-        ProjectionsCommand::Rebuild => {
+        ProjectionsCommand::Rebuild { batch_size } => {
             let started = Instant::now();
             let mut last_report = Instant::now();
             let done = projector
-                .rebuild(|done, total| {
+                .rebuild(batch_size, |done, total| {
                     if last_report.elapsed() >= Duration::from_secs(1) || done == total {
                         last_report = Instant::now();
                         let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);

@@ -19,6 +19,8 @@ use crate::domain::{upcast, MediaFileEvent};
 use crate::store::{EventLog, StoredEvent};
 
 const BATCH: i64 = 1000;
+/// Events per rebuild batch by default: each is one transaction of multi-row statements.
+pub const REBUILD_BATCH: i64 = 5000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -73,25 +75,62 @@ impl Projector {
         }
     }
 
-    /// Rebuild the read model from every event, in one transaction (readers keep the old
-    /// one until it commits; an interrupted rebuild changes nothing). `progress` hears
-    /// (events applied, events in the store) after each batch.
-    pub async fn rebuild(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, ProjectorError> {
+    /// Rebuild the read model from every event into tables beside the live ones, then swap
+    /// them in (see `mediastore_projections::Rebuild`): the service keeps answering, and an
+    /// interrupted rebuild leaves the live tables as they were. `progress` hears (events
+    /// applied, events in the store) after each batch.
+    pub async fn rebuild(
+        &self,
+        batch: i64,
+        mut progress: impl FnMut(u64, u64),
+    ) -> Result<u64, ProjectorError> {
+        let batch = batch.max(1);
         let total = u64::try_from(self.log.count_after(Position::default()).await?).unwrap_or(0);
         let mut rebuild = self.read_model.begin_rebuild().await?;
         let mut position = Position::default();
         let mut done = 0;
-        loop {
-            let events = self.log.committed_after(position, BATCH).await?;
-            let Some(last) = events.last() else { break };
-            position = last.position;
-            let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
-            rebuild.apply(&writes, position).await?;
-            done += events.len() as u64;
+        self.replay(&mut position, batch, async |writes: &[Write]| {
+            rebuild.apply(writes).await?;
+            done += writes.len() as u64;
             progress(done, total.max(done));
-        }
-        rebuild.commit().await?;
+            Ok(())
+        })
+        .await?;
+        // What was committed while the batches ran goes into the swap itself.
+        let mut swap = rebuild.begin_swap().await?;
+        self.replay(&mut position, batch, async |writes: &[Write]| {
+            swap.apply(writes).await?;
+            done += writes.len() as u64;
+            Ok(())
+        })
+        .await?;
+        swap.commit(position).await?;
+        progress(done, total.max(done));
         Ok(done)
+    }
+
+    /// Hand every event committed after `position` to `apply`, a batch at a time, moving
+    /// `position` past each.
+    async fn replay(
+        &self,
+        position: &mut Position,
+        batch: i64,
+        mut apply: impl AsyncFnMut(&[Write]) -> Result<(), ReadModelError>,
+    ) -> Result<(), ProjectorError> {
+        let mut events = self.log.committed_after(*position, batch).await?;
+        loop {
+            let Some(last) = events.last() else {
+                return Ok(());
+            };
+            *position = last.position;
+            let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
+            // The next batch is read while this one is written: the database works on one
+            // while this process decodes the other.
+            let (next, applied) =
+                tokio::join!(self.log.committed_after(*position, batch), apply(&writes));
+            applied?;
+            events = next?;
+        }
     }
 
     /// The last event applied, and how many committed events are not applied yet.

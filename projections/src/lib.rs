@@ -8,12 +8,14 @@
 mod error;
 mod list_query;
 mod media_files;
+mod rebuild;
 mod rows;
 mod sql;
 
 pub use error::ReadModelError;
 pub use list_query::{ListFilter, ListQuery, ListStatements, Page, Sort, SortField};
-pub use media_files::{MediaReadModel, Rebuild};
+pub use media_files::MediaReadModel;
+pub use rebuild::{Rebuild, Swap};
 pub use rows::{FileRow, NewFile, Position, ThumbnailRow, UserRef, Write};
 pub use sql::Sql;
 

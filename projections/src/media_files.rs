@@ -1,5 +1,7 @@
 //! The `media_files` read model (with its thumbnails): writes, point reads and checkpoints.
 
+use std::collections::BTreeMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -41,32 +43,6 @@ impl MediaReadModel {
         apply_in(&mut tx, writes, checkpoint).await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Start rebuilding the read model from nothing, in one transaction: readers see the old
-    /// rows until `Rebuild::commit`, and an interrupted rebuild changes nothing.
-    pub async fn begin_rebuild(&self) -> Result<Rebuild> {
-        let mut tx = self.pool.begin().await?;
-        if tx.backend_name() == "PostgreSQL" {
-            // Live writers wait for the rebuild instead of deadlocking with it on rows both
-            // write; readers are not blocked. (SQLite has one writer at a time anyway.)
-            sqlx::query(
-                "LOCK TABLE media_thumbnails, media_files, media_counts, projection_checkpoints \
-                 IN EXCLUSIVE MODE",
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
-        for table in ["media_thumbnails", "media_files", "media_counts"] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("DELETE FROM projection_checkpoints WHERE name = $1")
-            .bind(MEDIA_FILES)
-            .execute(&mut *tx)
-            .await?;
-        Ok(Rebuild { tx })
     }
 
     /// The position of the last event the projection applied in commit order.
@@ -270,31 +246,24 @@ impl MediaReadModel {
     }
 }
 
-/// A read model being rebuilt: writes go into one open transaction.
-pub struct Rebuild {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-}
-
-impl Rebuild {
-    pub async fn apply(&mut self, writes: &[Write], checkpoint: Position) -> Result<()> {
-        apply_in(&mut self.tx, writes, Some(checkpoint)).await
-    }
-
-    /// Make the rebuilt read model the live one, at once.
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
-    }
-}
-
 /// Apply writes (and move the checkpoint) inside a transaction.
 async fn apply_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     writes: &[Write],
     checkpoint: Option<Position>,
 ) -> Result<()> {
+    // Counts move last, in one order: a transaction holding a count row while it waits for a
+    // file row that another holds (which then wants the count) would deadlock.
+    let mut counts: BTreeMap<(i64, String), i64> = BTreeMap::new();
     for write in writes {
         match write {
-            Write::Insert { version, file } => insert(tx, *version, file).await?,
+            Write::Insert { version, file } => {
+                if insert(tx, *version, file).await? {
+                    *counts
+                        .entry((file.user_id, file.media_type.clone()))
+                        .or_default() += 1;
+                }
+            }
             Write::UpdateMetadata {
                 aggregate_id,
                 version,
@@ -338,9 +307,14 @@ async fn apply_in(
                 if let Some(row) = deleted {
                     let user_id: i64 = row.try_get("user_id")?;
                     let media_type: String = row.try_get("media_type")?;
-                    count(tx, user_id, &media_type, -1).await?;
+                    *counts.entry((user_id, media_type)).or_default() -= 1;
                 }
             }
+        }
+    }
+    for ((user_id, media_type), delta) in counts {
+        if delta != 0 {
+            count(tx, user_id, &media_type, delta).await?;
         }
     }
     if let Some(position) = checkpoint {
@@ -356,11 +330,12 @@ async fn apply_in(
     Ok(())
 }
 
+/// Insert a new file's row and thumbnails; whether it was new.
 async fn insert(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     version: i64,
     file: &NewFile,
-) -> Result<()> {
+) -> Result<bool> {
     // The first write of a file: a replay of the same event finds the row and does nothing.
     let inserted = sqlx::query(
         "INSERT INTO media_files (id, aggregate_id, version, user_id, media_type, mime, blob_hash, \
@@ -390,13 +365,16 @@ async fn insert(
     .bind(file.video_height)
     .bind(file.created_at)
     .bind(file.created_at)
+    // Not kept prepared: sqlx 0.8's `Any` types a NULL f64 as float4 on PostgreSQL (its
+    // Real/Double null mapping is swapped), and a statement first prepared with a missing
+    // duration would then refuse every real one ("incorrect binary data format").
+    .persistent(false)
     .execute(&mut **tx)
     .await?
     .rows_affected();
     if inserted == 0 {
-        return Ok(());
+        return Ok(false);
     }
-    count(tx, file.user_id, &file.media_type, 1).await?;
     for thumb in &file.thumbnails {
         sqlx::query(
             "INSERT INTO media_thumbnails (id, file_id, box_size, blob_hash, width, height, bytes, \
@@ -413,7 +391,7 @@ async fn insert(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Move the live-file count of (user, type) by `delta`.

@@ -14,6 +14,9 @@ pub struct Sql {
     text: String,
     args: AnyArguments<'static>,
     count: usize,
+    /// `?N` rather than `$N`: to SQLite, `$1` is a *named* parameter, and finding each new
+    /// name among the previous ones makes a statement with thousands of them slow to prepare.
+    question_marks: bool,
     error: Option<sqlx::error::BoxDynError>,
 }
 
@@ -23,7 +26,16 @@ impl Sql {
             text: text.into(),
             args: AnyArguments::default(),
             count: 0,
+            question_marks: false,
             error: None,
+        }
+    }
+
+    /// A statement for `backend`'s own numbered placeholders (`$N` PostgreSQL, `?N` SQLite).
+    pub fn for_backend(text: impl Into<String>, postgres: bool) -> Self {
+        Self {
+            question_marks: !postgres,
+            ..Self::new(text)
         }
     }
 
@@ -39,7 +51,8 @@ impl Sql {
         T: Encode<'static, Any> + Type<Any> + Send + 'static,
     {
         self.count += 1;
-        let _ = write!(self.text, "${}", self.count);
+        let mark = if self.question_marks { '?' } else { '$' };
+        let _ = write!(self.text, "{mark}{}", self.count);
         if let Err(error) = self.args.add(value) {
             self.error.get_or_insert(error);
         }
@@ -72,6 +85,18 @@ impl Sql {
             .persistent(false)
             .fetch_all(pool)
             .await?)
+    }
+
+    pub async fn execute<'c, E>(self, executor: E) -> Result<u64, ReadModelError>
+    where
+        E: sqlx::Executor<'c, Database = Any>,
+    {
+        let (text, args) = self.finish()?;
+        Ok(sqlx::query_with(&text, args)
+            .persistent(false)
+            .execute(executor)
+            .await?
+            .rows_affected())
     }
 
     pub async fn fetch_i64(self, pool: &AnyPool) -> Result<i64, ReadModelError> {
