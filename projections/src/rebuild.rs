@@ -23,6 +23,8 @@ type Result<T> = std::result::Result<T, ReadModelError>;
 /// The read-model tables, parents before children.
 const TABLES: [&str; 3] = ["media_files", "media_thumbnails", "media_counts"];
 const PREFIX: &str = "rebuild_";
+/// Where folded patches are staged for the one UPDATE that applies them.
+const PATCHES: &str = "rebuild_media_patches";
 
 pub struct Rebuild {
     pool: AnyPool,
@@ -32,6 +34,9 @@ pub struct Rebuild {
     indexes: Vec<String>,
     /// PostgreSQL: renames, run in the swap, back to the live tables' index and constraint names.
     renames: Vec<String>,
+    /// Changes to files written by an earlier batch, folded per file and applied together
+    /// before the indexes are built: one join instead of an update per batch.
+    patches: HashMap<String, Patch>,
 }
 
 impl MediaReadModel {
@@ -43,6 +48,7 @@ impl MediaReadModel {
             postgres: self.is_postgres(),
             indexes: Vec::new(),
             renames: Vec::new(),
+            patches: HashMap::new(),
         };
         let mut tx = rebuild.begin_writing().await?;
         for table in TABLES.iter().rev() {
@@ -50,6 +56,9 @@ impl MediaReadModel {
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query(&format!("DROP TABLE IF EXISTS {PATCHES}"))
+            .execute(&mut *tx)
+            .await?;
         if rebuild.postgres {
             rebuild.copy_postgres_tables(&mut tx).await?;
         } else {
@@ -181,7 +190,7 @@ impl Rebuild {
     /// Apply a batch of writes to the shadow tables, in one transaction of its own.
     pub async fn apply(&mut self, writes: &[Write]) -> Result<()> {
         let mut tx = self.begin_writing().await?;
-        apply_bulk(&mut tx, writes, self.postgres).await?;
+        apply_bulk(&mut tx, writes, self.postgres, &mut self.patches).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -189,6 +198,10 @@ impl Rebuild {
     /// Give the shadow tables their indexes (PostgreSQL: before the swap, so that it is
     /// short; SQLite builds them inside the swap, where readers still see the old tables).
     async fn prepare(&mut self) -> Result<()> {
+        let mut tx = self.begin_writing().await?;
+        let patches = std::mem::take(&mut self.patches);
+        apply_patches(&mut tx, patches, self.postgres).await?;
+        tx.commit().await?;
         if !self.postgres {
             return Ok(());
         }
@@ -219,7 +232,11 @@ impl Rebuild {
         }
         // SQLite: the transaction holds the one write lock, so no event can be stored
         // until the commit.
-        Ok(Swap { rebuild: self, tx })
+        Ok(Swap {
+            rebuild: self,
+            tx,
+            patches: HashMap::new(),
+        })
     }
 }
 
@@ -227,17 +244,29 @@ impl Rebuild {
 pub struct Swap {
     rebuild: Rebuild,
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    patches: HashMap<String, Patch>,
 }
 
 impl Swap {
     /// Apply writes of events committed after the batches.
     pub async fn apply(&mut self, writes: &[Write]) -> Result<()> {
-        apply_bulk(&mut self.tx, writes, self.rebuild.postgres).await
+        apply_bulk(
+            &mut self.tx,
+            writes,
+            self.rebuild.postgres,
+            &mut self.patches,
+        )
+        .await
     }
 
     /// Replace the live tables with the shadow ones, and set the checkpoint, atomically.
     pub async fn commit(mut self, checkpoint: Position) -> Result<()> {
         let tx = &mut self.tx;
+        let patches = std::mem::take(&mut self.patches);
+        apply_patches(tx, patches, self.rebuild.postgres).await?;
+        sqlx::query(&format!("DROP TABLE IF EXISTS {PATCHES}"))
+            .execute(&mut **tx)
+            .await?;
         sqlx::query(&format!(
             "INSERT INTO {PREFIX}media_counts (user_id, media_type, live) \
              SELECT user_id, media_type, COUNT(*) FROM {PREFIX}media_files \
@@ -335,16 +364,16 @@ fn rows_per_statement(columns: usize, postgres: bool) -> usize {
 
 /// Apply writes to the shadow tables: the files a batch creates are folded with their later
 /// events in memory and inserted many rows per statement; the changes to files of earlier
-/// batches are folded per file and applied many per statement. Counts are made at the swap.
+/// batches are folded per file into `patches`, applied once by `apply_patches`. Counts are
+/// made at the swap.
 async fn apply_bulk(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     writes: &[Write],
     postgres: bool,
+    patches: &mut HashMap<String, Patch>,
 ) -> Result<()> {
     let mut pending: Vec<Pending> = Vec::new();
     let mut created: HashMap<&str, usize> = HashMap::new();
-    let mut patches: Vec<(&str, Patch)> = Vec::new();
-    let mut patched: HashMap<&str, usize> = HashMap::new();
     for write in writes {
         let aggregate_id = match write {
             Write::Insert { file, .. } => file.aggregate_id.as_str(),
@@ -389,11 +418,7 @@ async fn apply_bulk(
             }
             continue;
         }
-        let i = *patched.entry(aggregate_id).or_insert_with(|| {
-            patches.push((aggregate_id, Patch::default()));
-            patches.len() - 1
-        });
-        let patch = &mut patches[i].1;
+        let patch = patches.entry(aggregate_id.to_string()).or_default();
         match write {
             Write::UpdateMetadata {
                 version,
@@ -455,25 +480,37 @@ async fn apply_bulk(
         }
         sql.execute(&mut **tx).await?;
     }
+    Ok(())
+}
+
+/// Apply folded patches with one UPDATE joined to a staging table of them.
+async fn apply_patches(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    patches: HashMap<String, Patch>,
+    postgres: bool,
+) -> Result<()> {
+    if patches.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {PATCHES} (aggregate_id text PRIMARY KEY, \
+           version bigint NOT NULL, name text, name_folded text, description text, \
+           updated_at bigint, deleted_at bigint)"
+    ))
+    .execute(&mut **tx)
+    .await?;
+    let patches: Vec<(String, Patch)> = patches.into_iter().collect();
     for chunk in patches.chunks(rows_per_statement(7, postgres)) {
-        // VALUES columns are column1..column7 on both backends. Guarded like the live
-        // projection: a row that has seen the version is left alone.
         let mut sql = Sql::for_backend(
             format!(
-                "UPDATE {PREFIX}media_files AS f SET \
-                   name = COALESCE(v.column3, f.name), \
-                   name_folded = COALESCE(v.column4, f.name_folded), \
-                   description = COALESCE(v.column5, f.description), \
-                   updated_at = COALESCE(v.column6, f.updated_at), \
-                   deleted_at = COALESCE(f.deleted_at, v.column7), \
-                   version = v.column2 \
-                 FROM (VALUES "
+                "INSERT INTO {PATCHES} (aggregate_id, version, name, name_folded, description, \
+                   updated_at, deleted_at) VALUES "
             ),
             postgres,
         );
         for (i, (aggregate_id, patch)) in chunk.iter().enumerate() {
             sql.push(if i == 0 { "(" } else { ", (" })
-                .bind(aggregate_id.to_string())
+                .bind(aggregate_id.clone())
                 .push(", ")
                 .bind(patch.version)
                 .push(", ")
@@ -488,9 +525,33 @@ async fn apply_bulk(
                 .bind(patch.deleted_at)
                 .push(")");
         }
-        sql.push(") AS v WHERE f.aggregate_id = v.column1 AND f.version < v.column2");
         sql.execute(&mut **tx).await?;
     }
+    if postgres {
+        // Fresh tables have no statistics: without them the join may be planned as a
+        // scan of the files per patch.
+        for table in [PATCHES, "rebuild_media_files"] {
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    // Guarded like the live projection: a row that has seen the version is left alone.
+    sqlx::query(&format!(
+        "UPDATE {PREFIX}media_files AS f SET \
+           name = COALESCE(v.name, f.name), \
+           name_folded = COALESCE(v.name_folded, f.name_folded), \
+           description = COALESCE(v.description, f.description), \
+           updated_at = COALESCE(v.updated_at, f.updated_at), \
+           deleted_at = COALESCE(f.deleted_at, v.deleted_at), \
+           version = v.version \
+         FROM {PATCHES} AS v WHERE f.aggregate_id = v.aggregate_id AND f.version < v.version"
+    ))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(&format!("DELETE FROM {PATCHES}"))
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
