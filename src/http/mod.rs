@@ -16,7 +16,7 @@ use axum::Router;
 use tower::Layer;
 use tower_http::normalize_path::{NormalizePath, NormalizePathLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::ApiError;
 
@@ -73,28 +73,32 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
         // Layer order: the request id is set first (outermost), so the trace span and the
         // handlers see it, and it is copied onto the response last.
         .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let request_id = request
-                    .headers()
-                    .get(&REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                // Named "{method} {route}" and completed by `ops::track` once routing has
-                // found the route; the request id is the one event metadata carries.
-                tracing::info_span!(
-                    "request",
-                    otel.name = %request.method(),
-                    otel.kind = "server",
-                    otel.status_code = tracing::field::Empty,
-                    http.request.method = %request.method(),
-                    url.path = %request.uri().path(),
-                    http.route = tracing::field::Empty,
-                    http.response.status_code = tracing::field::Empty,
-                    user.id = tracing::field::Empty,
-                    file.id = tracing::field::Empty,
-                    request_id,
-                )
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    // Named "{method} {route}" and completed by `ops::track` once routing has
+                    // found the route; the request id is the one event metadata carries.
+                    tracing::info_span!(
+                        "request",
+                        otel.name = %request.method(),
+                        otel.kind = "server",
+                        otel.status_code = tracing::field::Empty,
+                        http.request.method = %request.method(),
+                        url.path = %request.uri().path(),
+                        http.route = tracing::field::Empty,
+                        http.response.status_code = tracing::field::Empty,
+                        user.id = tracing::field::Empty,
+                        file.id = tracing::field::Empty,
+                        request_id,
+                    )
+                })
+                // One log line per request, at its end, with the span's fields (never headers,
+                // so never a token).
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Load script: detail GET and upload POST throughput of the release binary, with tracing
+# exported over OTLP ("on") and without ("off"), interleaved round by round on one machine.
+# Metrics are always on (they are what /metrics serves).
+#
+#   benches/load.sh                      # SQLite, 3 rounds of 10 s per case
+#   LOAD_DATABASE_URL=postgres://postgres@127.0.0.1:5432/ms_load benches/load.sh
+#
+# Knobs: LOAD_ROUNDS (3), LOAD_SECONDS (10), LOAD_CONNECTIONS (16), OHA (/tmp/oha/bin/oha,
+# installed with cargo if missing), CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${LOAD_ROUNDS:-3}
+seconds=${LOAD_SECONDS:-10}
+connections=${LOAD_CONNECTIONS:-16}
+oha=${OHA:-/tmp/oha/bin/oha}
+target=${CARGO_TARGET_DIR:-target}
+if [ ! -x "$oha" ]; then
+  echo "installing oha into /tmp/oha" >&2
+  cargo install oha --root /tmp/oha --locked >&2
+  oha=/tmp/oha/bin/oha
+fi
+cargo build --release --quiet
+binary="$target/release/mediastore"
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# An OTLP/HTTP sink that accepts and drops every export, as a collector would.
+cat >"$work/sink.py" <<'PY'
+import http.server, sys
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+PY
+python3 "$work/sink.py" 4318 &
+head -c 65536 /dev/zero | tr '\0' 'a' >"$work/upload.txt"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# rate MODE KIND: requests/s of one oha run against a fresh server.
+run() {
+  local mode=$1 kind=$2 port data log token url
+  port=$(free_port)
+  data="$work/data-$mode-$kind-$RANDOM"
+  log="$work/server.log"
+  local env=(MEDIASTORE_BIND="127.0.0.1:$port" MEDIASTORE_DATA_DIR="$data" RUST_LOG=warn)
+  if [ -n "${LOAD_DATABASE_URL:-}" ]; then
+    psql "${LOAD_DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS ms_load" -c "CREATE DATABASE ms_load" >/dev/null
+    env+=(DATABASE_URL="${LOAD_DATABASE_URL%/*}/ms_load")
+  fi
+  if [ "$mode" = on ]; then
+    env+=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318)
+  fi
+  env "${env[@]}" "$binary" serve >"$work/stdout" 2>"$log" &
+  local pid=$!
+  for _ in $(seq 1 100); do
+    grep -q '^admin token: ' "$work/stdout" 2>/dev/null && curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+    sleep 0.1
+  done
+  token=$(sed -n 's/^admin token: //p' "$work/stdout")
+  url="http://127.0.0.1:$port/api/media/files"
+  local id
+  id=$(curl -sf -H "Authorization: Token $token" -F "f=@$work/upload.txt" "$url" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  local args=(--no-tui --output-format json -z "${seconds}s" -c "$connections" -H "Authorization: Token $token")
+  if [ "$kind" = detail ]; then
+    "$oha" "${args[@]}" "$url/$id" >"$work/oha.json"
+  else
+    "$oha" "${args[@]}" -F "f=@$work/upload.txt" "$url" >"$work/oha.json"
+  fi
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s=r["summary"]; print("%.0f %.0f" % (s["requestsPerSec"], 100*s["successRate"]))' "$work/oha.json"
+}
+
+declare -A sum
+echo "| round | case | tracing | requests/s | success % |"
+echo "|--:|:--|:--|--:|--:|"
+for round in $(seq 1 "$rounds"); do
+  for kind in detail upload; do
+    for mode in off on; do
+      read -r rate ok < <(run "$mode" "$kind")
+      echo "| $round | $kind | $mode | $rate | $ok |"
+      sum[$kind-$mode]=$(( ${sum[$kind-$mode]:-0} + rate ))
+    done
+  done
+done
+echo
+echo "| case | off (mean req/s) | on (mean req/s) | on / off |"
+echo "|:--|--:|--:|--:|"
+for kind in detail upload; do
+  off=$(( sum[$kind-off] / rounds ))
+  on=$(( sum[$kind-on] / rounds ))
+  echo "| $kind | $off | $on | $(python3 -c "print('%.3f' % ($on / max($off, 1)))") |"
+done
