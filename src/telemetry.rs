@@ -66,6 +66,29 @@ impl Drop for Tracing {
     }
 }
 
+/// Make a caller's W3C trace context (`traceparent`) the parent of `span`, so the request
+/// joins the caller's trace. Nothing happens without one, or without an exporter.
+pub fn adopt_remote_parent(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    struct Headers<'a>(&'a axum::http::HeaderMap);
+    impl Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|value| value.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|key| key.as_str()).collect()
+        }
+    }
+    if span.is_disabled() || !headers.contains_key("traceparent") {
+        return;
+    }
+    let parent =
+        opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers));
+    // Fails only when no OpenTelemetry layer is installed: then there is nothing to join.
+    let _ = span.set_parent(parent);
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name)
         .ok()

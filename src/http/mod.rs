@@ -82,7 +82,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                         .unwrap_or_default();
                     // Named "{method} {route}" and completed by `ops::track` once routing has
                     // found the route; the request id is the one event metadata carries.
-                    tracing::info_span!(
+                    let span = tracing::info_span!(
                         "request",
                         otel.name = %request.method(),
                         otel.kind = "server",
@@ -94,7 +94,9 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                         user.id = tracing::field::Empty,
                         file.id = tracing::field::Empty,
                         request_id,
-                    )
+                    );
+                    crate::telemetry::adopt_remote_parent(&span, request.headers());
+                    span
                 })
                 // One log line per request, at its end, with the span's fields (never headers,
                 // so never a token).

@@ -16,6 +16,9 @@ use crate::on_both_backends;
 
 on_both_backends!(an_upload_is_one_trace_with_a_span_per_step);
 
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
 /// A span as exported: name, ids, and attributes as strings.
 #[derive(Debug, Clone)]
 struct Span {
@@ -142,6 +145,8 @@ async fn an_upload_is_one_trace_with_a_span_per_step(backend: Backend) {
         .get(format!("{}/api/media/files/{id}", server.address))
         .header("Authorization", format!("Token {token}"))
         .header("X-Request-Id", "trace-detail-1")
+        // A caller's trace: the request's span joins it.
+        .header("traceparent", format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"))
         .send()
         .await
         .expect("detail");
@@ -225,6 +230,8 @@ async fn an_upload_is_one_trace_with_a_span_per_step(backend: Backend) {
         .find(|s| is_request(s, "trace-detail-1"))
         .expect("the detail's span");
     assert_eq!(detail.name, "GET /api/media/files/{id}");
+    assert_eq!(detail.trace_id, CALLER_TRACE, "joins the caller's trace");
+    assert_eq!(detail.parent_id, CALLER_SPAN);
     assert_eq!(
         detail.attributes.get("file.id").map(String::as_str),
         Some(id.to_string().as_str())
