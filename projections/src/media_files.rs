@@ -318,15 +318,24 @@ async fn apply_in(
         }
     }
     if let Some(position) = checkpoint {
-        sqlx::query(
-            "INSERT INTO projection_checkpoints (name, seq) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
-        )
-        .bind(MEDIA_FILES)
-        .bind(position.seq)
-        .execute(&mut **tx)
-        .await?;
+        set_checkpoint(tx, position).await?;
     }
+    Ok(())
+}
+
+/// Record `position` as the last event the projection applied.
+pub(crate) async fn set_checkpoint(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    position: Position,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, seq) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+    )
+    .bind(MEDIA_FILES)
+    .bind(position.seq)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

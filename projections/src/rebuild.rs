@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use sqlx::{AnyPool, Row};
 
 use crate::error::ReadModelError;
-use crate::media_files::{fold, MediaReadModel, MEDIA_FILES};
+use crate::media_files::{fold, set_checkpoint, MediaReadModel};
 use crate::rows::{NewFile, Position, Write};
 use crate::sql::Sql;
 
@@ -292,14 +292,7 @@ impl Swap {
         for statement in statements {
             sqlx::query(&statement).execute(&mut **tx).await?;
         }
-        sqlx::query(
-            "INSERT INTO projection_checkpoints (name, seq) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
-        )
-        .bind(MEDIA_FILES)
-        .bind(checkpoint.seq)
-        .execute(&mut **tx)
-        .await?;
+        set_checkpoint(tx, checkpoint).await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -337,15 +330,7 @@ fn rename_identifier(sql: &str, from: &str, to: &str) -> String {
     out
 }
 
-/// A file's final state within a batch.
-struct Pending {
-    file: NewFile,
-    version: i64,
-    updated_at: i64,
-    deleted_at: Option<i64>,
-}
-
-/// What a batch changes of a file created in an earlier one.
+/// What events after a file's upload change of it, folded in order.
 #[derive(Default)]
 struct Patch {
     version: i64,
@@ -353,6 +338,41 @@ struct Patch {
     description: Option<String>,
     updated_at: Option<i64>,
     deleted_at: Option<i64>,
+}
+
+impl Patch {
+    fn fold(&mut self, write: &Write) {
+        match write {
+            Write::UpdateMetadata {
+                version,
+                name,
+                description,
+                at,
+                ..
+            } => {
+                if name.is_some() {
+                    self.name.clone_from(name);
+                }
+                if description.is_some() {
+                    self.description.clone_from(description);
+                }
+                self.updated_at = Some(*at);
+                self.version = *version;
+            }
+            Write::Delete { version, at, .. } => {
+                self.deleted_at.get_or_insert(*at);
+                self.version = *version;
+            }
+            Write::Insert { .. } => {}
+        }
+    }
+}
+
+/// A file created in this batch, with what later events of the batch change of it.
+struct Pending<'a> {
+    file: &'a NewFile,
+    version: i64,
+    patch: Patch,
 }
 
 /// Rows per multi-row statement of `columns` values each. SQLite's bound: sqlx's SQLite
@@ -375,72 +395,21 @@ async fn apply_bulk(
     let mut pending: Vec<Pending> = Vec::new();
     let mut created: HashMap<&str, usize> = HashMap::new();
     for write in writes {
-        let aggregate_id = match write {
-            Write::Insert { file, .. } => file.aggregate_id.as_str(),
-            Write::UpdateMetadata { aggregate_id, .. } | Write::Delete { aggregate_id, .. } => {
-                aggregate_id.as_str()
-            }
-        };
-        if let Write::Insert { version, file } = write {
-            created.insert(aggregate_id, pending.len());
-            pending.push(Pending {
-                file: (**file).clone(),
-                version: *version,
-                updated_at: file.created_at,
-                deleted_at: None,
-            });
-            continue;
-        }
-        if let Some(&i) = created.get(aggregate_id) {
-            let row = &mut pending[i];
-            match write {
-                Write::UpdateMetadata {
-                    version,
-                    name,
-                    description,
-                    at,
-                    ..
-                } => {
-                    if let Some(name) = name {
-                        row.file.name = name.clone();
-                    }
-                    if let Some(description) = description {
-                        row.file.description = description.clone();
-                    }
-                    row.updated_at = *at;
-                    row.version = *version;
-                }
-                Write::Delete { version, at, .. } => {
-                    row.deleted_at.get_or_insert(*at);
-                    row.version = *version;
-                }
-                Write::Insert { .. } => {}
-            }
-            continue;
-        }
-        let patch = patches.entry(aggregate_id.to_string()).or_default();
         match write {
-            Write::UpdateMetadata {
-                version,
-                name,
-                description,
-                at,
-                ..
-            } => {
-                if name.is_some() {
-                    patch.name.clone_from(name);
-                }
-                if description.is_some() {
-                    patch.description.clone_from(description);
-                }
-                patch.updated_at = Some(*at);
-                patch.version = *version;
+            Write::Insert { version, file } => {
+                created.insert(file.aggregate_id.as_str(), pending.len());
+                pending.push(Pending {
+                    file,
+                    version: *version,
+                    patch: Patch::default(),
+                });
             }
-            Write::Delete { version, at, .. } => {
-                patch.deleted_at.get_or_insert(*at);
-                patch.version = *version;
+            Write::UpdateMetadata { aggregate_id, .. } | Write::Delete { aggregate_id, .. } => {
+                match created.get(aggregate_id.as_str()) {
+                    Some(&i) => pending[i].patch.fold(write),
+                    None => patches.entry(aggregate_id.clone()).or_default().fold(write),
+                }
             }
-            Write::Insert { .. } => {}
         }
     }
 
@@ -455,28 +424,21 @@ async fn apply_bulk(
         let mut sql = Sql::for_backend(
             format!(
                 "INSERT INTO {PREFIX}media_thumbnails \
-               (id, file_id, box_size, blob_hash, width, height, bytes, mime) VALUES "
+                   (id, file_id, box_size, blob_hash, width, height, bytes, mime) VALUES "
             ),
             postgres,
         );
-        for (i, (file_id, thumb)) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" })
-                .bind(thumb.id)
-                .push(", ")
-                .bind(*file_id)
-                .push(", ")
-                .bind(thumb.box_size)
-                .push(", ")
-                .bind(thumb.blob_hash.clone())
-                .push(", ")
-                .bind(thumb.width)
-                .push(", ")
-                .bind(thumb.height)
-                .push(", ")
-                .bind(thumb.bytes)
-                .push(", ")
-                .bind(thumb.mime.clone())
-                .push(")");
+        for (file_id, thumb) in chunk {
+            sql.row(|row| {
+                row.value(thumb.id)
+                    .value(*file_id)
+                    .value(thumb.box_size)
+                    .value(thumb.blob_hash.clone())
+                    .value(thumb.width)
+                    .value(thumb.height)
+                    .value(thumb.bytes)
+                    .value(thumb.mime.clone());
+            });
         }
         sql.execute(&mut **tx).await?;
     }
@@ -508,22 +470,16 @@ async fn apply_patches(
             ),
             postgres,
         );
-        for (i, (aggregate_id, patch)) in chunk.iter().enumerate() {
-            sql.push(if i == 0 { "(" } else { ", (" })
-                .bind(aggregate_id.clone())
-                .push(", ")
-                .bind(patch.version)
-                .push(", ")
-                .bind(patch.name.clone())
-                .push(", ")
-                .bind(patch.name.as_deref().map(fold))
-                .push(", ")
-                .bind(patch.description.clone())
-                .push(", ")
-                .bind(patch.updated_at)
-                .push(", ")
-                .bind(patch.deleted_at)
-                .push(")");
+        for (aggregate_id, patch) in chunk {
+            sql.row(|row| {
+                row.value(aggregate_id.clone())
+                    .value(patch.version)
+                    .value(patch.name.clone())
+                    .value(patch.name.as_deref().map(fold))
+                    .value(patch.description.clone())
+                    .value(patch.updated_at)
+                    .value(patch.deleted_at);
+            });
         }
         sql.execute(&mut **tx).await?;
     }
@@ -557,62 +513,55 @@ async fn apply_patches(
 
 async fn insert_files(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    rows: &[Pending],
+    rows: &[Pending<'_>],
     postgres: bool,
 ) -> Result<()> {
     let mut sql = Sql::for_backend(
         format!(
-        "INSERT INTO {PREFIX}media_files (id, aggregate_id, version, user_id, media_type, mime, \
-           blob_hash, original_filename, name, name_folded, description, size, width, height, \
-           mode, duration, video_width, video_height, created_at, updated_at, deleted_at) VALUES "
+            "INSERT INTO {PREFIX}media_files (id, aggregate_id, version, user_id, media_type, \
+               mime, blob_hash, original_filename, name, name_folded, description, size, width, \
+               height, mode, duration, video_width, video_height, created_at, updated_at, \
+               deleted_at) VALUES "
         ),
         postgres,
     );
-    for (i, row) in rows.iter().enumerate() {
-        let file = &row.file;
-        sql.push(if i == 0 { "(" } else { ", (" })
-            .bind(file.id)
-            .push(", ")
-            .bind(file.aggregate_id.clone())
-            .push(", ")
-            .bind(row.version)
-            .push(", ")
-            .bind(file.user_id)
-            .push(", ")
-            .bind(file.media_type.clone())
-            .push(", ")
-            .bind(file.mime.clone())
-            .push(", ")
-            .bind(file.blob_hash.clone())
-            .push(", ")
-            .bind(file.original_filename.clone())
-            .push(", ")
-            .bind(file.name.clone())
-            .push(", ")
-            .bind(fold(&file.name))
-            .push(", ")
-            .bind(file.description.clone())
-            .push(", ")
-            .bind(file.size)
-            .push(", ")
-            .bind(file.width)
-            .push(", ")
-            .bind(file.height)
-            .push(", ")
-            .bind(file.mode.clone())
-            .push(", ")
-            .bind(file.duration)
-            .push(", ")
-            .bind(file.video_width)
-            .push(", ")
-            .bind(file.video_height)
-            .push(", ")
-            .bind(file.created_at)
-            .push(", ")
-            .bind(row.updated_at)
-            .push(", ")
-            .bind(row.deleted_at)
-            .push(")");
+    for Pending {
+        file,
+        version,
+        patch,
+    } in rows
+    {
+        // The file as its last event in the batch left it.
+        let name = patch.name.as_ref().unwrap_or(&file.name);
+        let description = patch.description.as_ref().unwrap_or(&file.description);
+        let version = if patch.version > 0 {
+            patch.version
+        } else {
+            *version
+        };
+        sql.row(|row| {
+            row.value(file.id)
+                .value(file.aggregate_id.clone())
+                .value(version)
+                .value(file.user_id)
+                .value(file.media_type.clone())
+                .value(file.mime.clone())
+                .value(file.blob_hash.clone())
+                .value(file.original_filename.clone())
+                .value(name.clone())
+                .value(fold(name))
+                .value(description.clone())
+                .value(file.size)
+                .value(file.width)
+                .value(file.height)
+                .value(file.mode.clone())
+                .value(file.duration)
+                .value(file.video_width)
+                .value(file.video_height)
+                .value(file.created_at)
+                .value(patch.updated_at.unwrap_or(file.created_at))
+                .value(patch.deleted_at);
+        });
     }
     sql.execute(&mut **tx).await?;
     Ok(())

@@ -17,6 +17,8 @@ pub struct Sql {
     /// `?N` rather than `$N`: to SQLite, `$1` is a *named* parameter, and finding each new
     /// name among the previous ones makes a statement with thousands of them slow to prepare.
     question_marks: bool,
+    /// Rows appended by `row`.
+    rows: usize,
     error: Option<sqlx::error::BoxDynError>,
 }
 
@@ -27,6 +29,7 @@ impl Sql {
             args: AnyArguments::default(),
             count: 0,
             question_marks: false,
+            rows: 0,
             error: None,
         }
     }
@@ -57,6 +60,18 @@ impl Sql {
             self.error.get_or_insert(error);
         }
         self
+    }
+
+    /// Append one `(v1, v2, ...)` row of a multi-row `VALUES`, after a comma unless it is
+    /// the first; `values` binds the row's values in order.
+    pub fn row(&mut self, values: impl FnOnce(&mut Row<'_>)) -> &mut Self {
+        self.push(if self.rows == 0 { "(" } else { ", (" });
+        self.rows += 1;
+        values(&mut Row {
+            sql: self,
+            first: true,
+        });
+        self.push(")")
     }
 
     /// The statement's text, placeholders included.
@@ -105,5 +120,24 @@ impl Sql {
             .persistent(false)
             .fetch_one(pool)
             .await?)
+    }
+}
+
+/// The values of one row being appended by [`Sql::row`].
+pub struct Row<'a> {
+    sql: &'a mut Sql,
+    first: bool,
+}
+
+impl Row<'_> {
+    pub fn value<T>(&mut self, value: T) -> &mut Self
+    where
+        T: Encode<'static, Any> + Type<Any> + Send + 'static,
+    {
+        if !std::mem::take(&mut self.first) {
+            self.sql.push(", ");
+        }
+        self.sql.bind(value);
+        self
     }
 }

@@ -73,6 +73,8 @@ impl BlobStore for LocalBlobStore {
         if fs::try_exists(&target).await? {
             return Ok(Persisted::AlreadyStored);
         }
+        // Measured before the link: nothing may fail between linking and disarming the temp.
+        let len = fs::metadata(temp.path()).await?.len();
         let dir = target.parent().unwrap_or(&self.blobs).to_path_buf();
         fs::create_dir_all(&dir).await?;
         // The bytes were fsynced by the writer; the rename is made durable by syncing the
@@ -86,7 +88,6 @@ impl BlobStore for LocalBlobStore {
             Err(e) => return Err(e.into()),
         }
         let temp_path = temp.disarm();
-        let len = fs::metadata(&target).await?.len();
         self.stored_bytes.fetch_add(len, Ordering::Relaxed);
         fs::remove_file(&temp_path).await?;
         sync_dir(dir).await?;
