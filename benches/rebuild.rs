@@ -43,6 +43,14 @@ fn main() -> anyhow::Result<()> {
     let events = env_usize("BENCH_EVENTS", 1_000_000)?;
     let rounds = env_usize("BENCH_ROUNDS", 2)?.max(1);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "postgres,sqlite".into());
+    // The rebuild's own log lines say where its time goes.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mediastore=info")),
+        )
+        .init();
     let runtime = tokio::runtime::Runtime::new()?;
     mediastore_projections::install_drivers();
     let mut table = Vec::new();

@@ -15,8 +15,8 @@ use mediastore_projections::{
     MediaReadModel, NewFile, Position, ReadModelError, ThumbnailRow, Write,
 };
 
-use crate::domain::{upcast, MediaFileEvent};
-use crate::store::{EventLog, StoredEvent};
+use crate::domain::{read_payload, MediaFileEvent};
+use crate::store::{EventLog, Selection, StoredEvent};
 
 const BATCH: i64 = 1000;
 /// Events per rebuild batch by default: each is one transaction of multi-row statements.
@@ -28,6 +28,8 @@ pub enum ProjectorError {
     EventStore(#[from] sqlx::Error),
     #[error(transparent)]
     ReadModel(#[from] ReadModelError),
+    #[error("reading events failed: {0}")]
+    Reader(#[from] tokio::task::JoinError),
     #[error("event {aggregate_id}#{sequence} cannot be read: {reason}")]
     Undecodable {
         aggregate_id: String,
@@ -78,7 +80,11 @@ impl Projector {
     /// Rebuild the read model from every event into tables beside the live ones, then swap
     /// them in (see `mediastore_projections::Rebuild`): the service keeps answering, and an
     /// interrupted rebuild leaves the live tables as they were. `progress` hears (events
-    /// applied, events in the store) after each batch.
+    /// replayed, events in the store) after each batch.
+    ///
+    /// The events stored when it starts are replayed in two passes: first the changes
+    /// (updates, deletes), folded in memory per file, then the uploads, so each file's row is
+    /// written once, as its last event left it. Events stored meanwhile follow in order.
     pub async fn rebuild(
         &self,
         batch: i64,
@@ -87,49 +93,98 @@ impl Projector {
         let batch = batch.max(1);
         let total = u64::try_from(self.log.count_after(Position::default()).await?).unwrap_or(0);
         let mut rebuild = self.read_model.begin_rebuild().await?;
-        let mut position = Position::default();
-        let mut done = 0;
-        self.replay(&mut position, batch, async |writes: &[Write]| {
-            rebuild.apply(writes).await?;
-            done += writes.len() as u64;
-            progress(done, total.max(done));
-            Ok(())
-        })
+        let up_to = self.log.last_position().await?;
+        let done = std::cell::Cell::new(0);
+        let mut report = |writes: &[Write]| {
+            done.set(done.get() + writes.len() as u64);
+            progress(done.get(), total.max(done.get()));
+        };
+        let started = std::time::Instant::now();
+        let changes = Selection {
+            up_to: Some(up_to),
+            uploads: Some(false),
+        };
+        self.replay(
+            Position::default(),
+            changes,
+            batch,
+            async |writes: &[Write]| {
+                rebuild.note_changes(writes);
+                report(writes);
+                Ok(())
+            },
+        )
         .await?;
+        let uploads = Selection {
+            up_to: Some(up_to),
+            uploads: Some(true),
+        };
+        self.replay(
+            Position::default(),
+            uploads,
+            batch,
+            async |writes: &[Write]| {
+                rebuild.apply(writes).await?;
+                report(writes);
+                Ok(())
+            },
+        )
+        .await?;
+        let since = Selection::default();
+        let mut position = self
+            .replay(up_to, since, batch, async |writes: &[Write]| {
+                rebuild.apply(writes).await?;
+                report(writes);
+                Ok(())
+            })
+            .await?;
+        tracing::info!(
+            events = done.get(),
+            seconds = started.elapsed().as_secs_f64(),
+            "rebuild: events loaded"
+        );
         // What was committed while the batches ran goes into the swap itself.
         let mut swap = rebuild.begin_swap().await?;
-        self.replay(&mut position, batch, async |writes: &[Write]| {
-            swap.apply(writes).await?;
-            done += writes.len() as u64;
-            Ok(())
-        })
-        .await?;
+        position = self
+            .replay(position, since, batch, async |writes: &[Write]| {
+                swap.apply(writes).await?;
+                report(writes);
+                Ok(())
+            })
+            .await?;
         swap.commit(position).await?;
-        progress(done, total.max(done));
-        Ok(done)
+        report(&[]);
+        Ok(done.get())
     }
 
-    /// Hand every event committed after `position` to `apply`, a batch at a time, moving
-    /// `position` past each.
+    /// Hand the events `selection` takes after `position` to `apply`, a batch at a time;
+    /// returns the position of the last one (`position` if there was none).
     async fn replay(
         &self,
-        position: &mut Position,
+        mut position: Position,
+        selection: Selection,
         batch: i64,
         mut apply: impl AsyncFnMut(&[Write]) -> Result<(), ReadModelError>,
-    ) -> Result<(), ProjectorError> {
-        let mut events = self.log.committed_after(*position, batch).await?;
+    ) -> Result<Position, ProjectorError> {
+        // The next batch is read and decoded on another worker while this one is written:
+        // decoding takes as long as writing, and the two overlap.
+        let read = |after: Position| {
+            let log = self.log.clone();
+            tokio::spawn(async move {
+                let events = log.committed(after, selection, batch).await?;
+                let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
+                Ok::<_, ProjectorError>((events.last().map(|e| e.position), writes))
+            })
+        };
+        let mut next = read(position);
         loop {
-            let Some(last) = events.last() else {
-                return Ok(());
+            let (last, writes) = next.await??;
+            let Some(last) = last else {
+                return Ok(position);
             };
-            *position = last.position;
-            let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
-            // The next batch is read while this one is written: the database works on one
-            // while this process decodes the other.
-            let (next, applied) =
-                tokio::join!(self.log.committed_after(*position, batch), apply(&writes));
-            applied?;
-            events = next?;
+            position = last;
+            next = read(position);
+            apply(&writes).await?;
         }
     }
 
@@ -156,15 +211,12 @@ impl Projector {
 
 /// A stored event as the domain knows it.
 pub fn decode(stored: &StoredEvent) -> Result<MediaFileEvent, ProjectorError> {
-    let (_, payload) = upcast(
-        &stored.event_type,
-        &stored.event_version,
-        stored.payload.clone(),
-    );
-    serde_json::from_value(payload).map_err(|e| ProjectorError::Undecodable {
-        aggregate_id: stored.aggregate_id.clone(),
-        sequence: stored.sequence,
-        reason: e.to_string(),
+    read_payload(&stored.event_type, &stored.event_version, &stored.payload).map_err(|e| {
+        ProjectorError::Undecodable {
+            aggregate_id: stored.aggregate_id.clone(),
+            sequence: stored.sequence,
+            reason: e.to_string(),
+        }
     })
 }
 

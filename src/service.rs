@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::domain::{ImageFacts, ThumbnailFacts};
 use crate::media::{thumbnails, Ingested};
 use crate::projector::{self, Projector, ProjectorError};
-use crate::store::{CommandBus, CommandError, EventLog, IdAllocator};
+use crate::store::{CommandBus, CommandError, EventLog, IdAllocator, StoredEvent};
 use crate::telemetry::Metrics;
 
 /// Who asked, for the event metadata (the audit trail).
@@ -295,13 +295,12 @@ impl MediaService {
             .await?
             .ok_or(ServiceError::NotFound)?;
         let stored = self.events.events_of(&aggregate_id, 0).await?;
-        let user_of = |metadata: &serde_json::Value| {
-            metadata
-                .get("user_id")
-                .and_then(|v| v.as_str())
+        let user_of = |event: &StoredEvent| {
+            event
+                .metadata_entry("user_id")
                 .and_then(|v| v.parse::<i64>().ok())
         };
-        let mut user_ids: Vec<i64> = stored.iter().filter_map(|e| user_of(&e.metadata)).collect();
+        let mut user_ids: Vec<i64> = stored.iter().filter_map(user_of).collect();
         user_ids.sort_unstable();
         user_ids.dedup();
         let users = self.read_model.users(&user_ids).await?;
@@ -312,13 +311,8 @@ impl MediaService {
                     sequence: e.sequence,
                     version: e.event_version.clone(),
                     event: projector::decode(e)?,
-                    user: user_of(&e.metadata)
-                        .and_then(|id| users.iter().find(|u| u.id == id).cloned()),
-                    request_id: e
-                        .metadata
-                        .get("request_id")
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string),
+                    user: user_of(e).and_then(|id| users.iter().find(|u| u.id == id).cloned()),
+                    request_id: e.metadata_entry("request_id"),
                 })
             })
             .collect()

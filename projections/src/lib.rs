@@ -5,6 +5,7 @@
 //! backends agree on every statement here (integers, text, `ON CONFLICT`, `RETURNING`, partial
 //! indexes); the schemas, which do differ, live in `migrations/{postgres,sqlite}`.
 
+mod cells;
 mod error;
 mod list_query;
 mod media_files;

@@ -11,11 +11,13 @@
 
 use std::collections::HashMap;
 
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Row};
 
+use crate::cells::{bind_row, copy_line, Cell};
 use crate::error::ReadModelError;
 use crate::media_files::{fold, set_checkpoint, MediaReadModel};
-use crate::rows::{NewFile, Position, Write};
+use crate::rows::{NewFile, Position, ThumbnailRow, Write};
 use crate::sql::Sql;
 
 type Result<T> = std::result::Result<T, ReadModelError>;
@@ -29,13 +31,16 @@ const PATCHES: &str = "rebuild_media_patches";
 pub struct Rebuild {
     pool: AnyPool,
     postgres: bool,
+    /// PostgreSQL: a native connection pool, for loading the batches by `COPY`.
+    copy: Option<PgPool>,
     /// Statements that give the shadow tables the live tables' secondary indexes (and, on
     /// PostgreSQL, foreign keys), run before the swap (PostgreSQL) or in it (SQLite).
     indexes: Vec<String>,
     /// PostgreSQL: renames, run in the swap, back to the live tables' index and constraint names.
     renames: Vec<String>,
-    /// Changes to files written by an earlier batch, folded per file and applied together
-    /// before the indexes are built: one join instead of an update per batch.
+    /// Changes to files not loaded yet (`note_changes`), folded per file and taken by the
+    /// file's row when it is loaded; and changes to files written by an earlier batch,
+    /// applied together before the indexes are built (one join, not an update per batch).
     patches: HashMap<String, Patch>,
 }
 
@@ -43,9 +48,30 @@ impl MediaReadModel {
     /// Start a rebuild: empty shadow tables shaped like the live ones.
     pub async fn begin_rebuild(&self) -> Result<Rebuild> {
         let pool = self.pool().clone();
+        let copy = if self.is_postgres() {
+            let url = pool.connect_options().database_url.clone();
+            Some(
+                PgPoolOptions::new()
+                    .max_connections(INDEX_BUILDERS as u32)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            // Index builds sort in memory rather than in temporary files.
+                            sqlx::query("SET maintenance_work_mem = '256MB'")
+                                .execute(connection)
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .connect(url.as_str())
+                    .await?,
+            )
+        } else {
+            None
+        };
         let mut rebuild = Rebuild {
             pool,
             postgres: self.is_postgres(),
+            copy,
             indexes: Vec::new(),
             renames: Vec::new(),
             patches: HashMap::new(),
@@ -187,32 +213,75 @@ impl Rebuild {
         })
     }
 
+    /// Fold the changes (updates, deletes) among `writes` into the patches, to be applied
+    /// as their files' rows are loaded: replaying every change before the uploads loads
+    /// each row once, in its final state. Uploads among `writes` are ignored.
+    pub fn note_changes(&mut self, writes: &[Write]) {
+        for write in writes {
+            if let Write::UpdateMetadata { aggregate_id, .. } | Write::Delete { aggregate_id, .. } =
+                write
+            {
+                self.patches
+                    .entry(aggregate_id.clone())
+                    .or_default()
+                    .fold(write);
+            }
+        }
+    }
+
     /// Apply a batch of writes to the shadow tables, in one transaction of its own.
     pub async fn apply(&mut self, writes: &[Write]) -> Result<()> {
-        let mut tx = self.begin_writing().await?;
-        apply_bulk(&mut tx, writes, self.postgres, &mut self.patches).await?;
-        tx.commit().await?;
+        let pending = fold_batch(writes, &mut self.patches);
+        match &self.copy {
+            Some(pool) => {
+                let mut tx = pool.begin().await?;
+                // A lost batch is redone by the next rebuild: no need to wait for the disk.
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                copy_pending(&mut tx, &pending).await?;
+                tx.commit().await?;
+            }
+            None => {
+                let mut tx = self.begin_writing().await?;
+                insert_pending(&mut tx, &pending, self.postgres).await?;
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
     /// Give the shadow tables their indexes (PostgreSQL: before the swap, so that it is
     /// short; SQLite builds them inside the swap, where readers still see the old tables).
     async fn prepare(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
         let mut tx = self.begin_writing().await?;
         let patches = std::mem::take(&mut self.patches);
+        let files = patches.len();
         apply_patches(&mut tx, patches, self.postgres).await?;
         tx.commit().await?;
-        if !self.postgres {
+        tracing::info!(
+            files,
+            seconds = started.elapsed().as_secs_f64(),
+            "rebuild: later changes applied"
+        );
+        let Some(pool) = &self.copy else {
             return Ok(());
+        };
+        let started = std::time::Instant::now();
+        let statements = std::mem::take(&mut self.indexes);
+        let analyze = TABLES.map(|table| format!("ANALYZE {PREFIX}{table}"));
+        // Foreign keys last: they check every row, faster with the indexes there.
+        let (foreign_keys, indexes): (Vec<_>, Vec<_>) = statements
+            .into_iter()
+            .partition(|s| s.contains("FOREIGN KEY"));
+        for step in [indexes, foreign_keys, analyze.to_vec()] {
+            run_concurrently(pool, step).await?;
         }
-        for statement in std::mem::take(&mut self.indexes) {
-            sqlx::query(&statement).execute(&self.pool).await?;
-        }
-        for table in TABLES {
-            sqlx::query(&format!("ANALYZE {PREFIX}{table}"))
-                .execute(&self.pool)
-                .await?;
-        }
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "rebuild: indexes built"
+        );
         Ok(())
     }
 
@@ -240,6 +309,20 @@ impl Rebuild {
     }
 }
 
+/// Connections building indexes at once: PostgreSQL builds one index on one core.
+const INDEX_BUILDERS: usize = 2;
+
+/// Run independent statements, `INDEX_BUILDERS` at a time.
+async fn run_concurrently(pool: &PgPool, statements: Vec<String>) -> Result<()> {
+    use futures_util::{StreamExt as _, TryStreamExt as _};
+    futures_util::stream::iter(statements)
+        .map(|statement| async move { sqlx::query(&statement).execute(pool).await })
+        .buffer_unordered(INDEX_BUILDERS)
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(())
+}
+
 /// The swap's transaction, open.
 pub struct Swap {
     rebuild: Rebuild,
@@ -250,13 +333,8 @@ pub struct Swap {
 impl Swap {
     /// Apply writes of events committed after the batches.
     pub async fn apply(&mut self, writes: &[Write]) -> Result<()> {
-        apply_bulk(
-            &mut self.tx,
-            writes,
-            self.rebuild.postgres,
-            &mut self.patches,
-        )
-        .await
+        let pending = fold_batch(writes, &mut self.patches);
+        insert_pending(&mut self.tx, &pending, self.rebuild.postgres).await
     }
 
     /// Replace the live tables with the shadow ones, and set the checkpoint, atomically.
@@ -382,16 +460,10 @@ fn rows_per_statement(columns: usize, postgres: bool) -> usize {
     (if postgres { 20_000 } else { 600 }) / columns
 }
 
-/// Apply writes to the shadow tables: the files a batch creates are folded with their later
-/// events in memory and inserted many rows per statement; the changes to files of earlier
-/// batches are folded per file into `patches`, applied once by `apply_patches`. Counts are
-/// made at the swap.
-async fn apply_bulk(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    writes: &[Write],
-    postgres: bool,
-    patches: &mut HashMap<String, Patch>,
-) -> Result<()> {
+/// Sort a batch's writes: the files it creates, each with what its later events change
+/// of it (noted earlier in `patches`, or later in this batch), and, into `patches`, the
+/// changes to files of earlier batches. Counts are made at the swap.
+fn fold_batch<'a>(writes: &'a [Write], patches: &mut HashMap<String, Patch>) -> Vec<Pending<'a>> {
     let mut pending: Vec<Pending> = Vec::new();
     let mut created: HashMap<&str, usize> = HashMap::new();
     for write in writes {
@@ -401,7 +473,7 @@ async fn apply_bulk(
                 pending.push(Pending {
                     file,
                     version: *version,
-                    patch: Patch::default(),
+                    patch: patches.remove(&file.aggregate_id).unwrap_or_default(),
                 });
             }
             Write::UpdateMetadata { aggregate_id, .. } | Write::Delete { aggregate_id, .. } => {
@@ -412,35 +484,141 @@ async fn apply_bulk(
             }
         }
     }
+    pending
+}
 
-    for chunk in pending.chunks(rows_per_statement(21, postgres)) {
-        insert_files(tx, chunk, postgres).await?;
+const FILE_TABLE_COLUMNS: &str = "id, aggregate_id, version, user_id, media_type, mime, \
+     blob_hash, original_filename, name, name_folded, description, size, width, height, mode, \
+     duration, video_width, video_height, created_at, updated_at, deleted_at";
+const THUMBNAIL_TABLE_COLUMNS: &str =
+    "id, file_id, box_size, blob_hash, width, height, bytes, mime";
+
+/// A file's row as its last event so far left it; `folded` is its folded name.
+fn file_cells<'a>(pending: &'a Pending<'_>, folded: &'a str) -> [Cell<'a>; 21] {
+    let Pending {
+        file,
+        version,
+        patch,
+    } = pending;
+    let version = if patch.version > 0 {
+        patch.version
+    } else {
+        *version
+    };
+    [
+        file.id.into(),
+        (&file.aggregate_id).into(),
+        version.into(),
+        file.user_id.into(),
+        (&file.media_type).into(),
+        (&file.mime).into(),
+        (&file.blob_hash).into(),
+        (&file.original_filename).into(),
+        pending.name().into(),
+        folded.into(),
+        patch
+            .description
+            .as_ref()
+            .unwrap_or(&file.description)
+            .into(),
+        file.size.into(),
+        file.width.into(),
+        file.height.into(),
+        (&file.mode).into(),
+        file.duration.into(),
+        file.video_width.into(),
+        file.video_height.into(),
+        file.created_at.into(),
+        patch.updated_at.unwrap_or(file.created_at).into(),
+        patch.deleted_at.into(),
+    ]
+}
+
+fn thumbnail_cells(file_id: i64, thumb: &ThumbnailRow) -> [Cell<'_>; 8] {
+    [
+        thumb.id.into(),
+        file_id.into(),
+        thumb.box_size.into(),
+        (&thumb.blob_hash).into(),
+        thumb.width.into(),
+        thumb.height.into(),
+        thumb.bytes.into(),
+        (&thumb.mime).into(),
+    ]
+}
+
+impl Pending<'_> {
+    fn name(&self) -> &str {
+        self.patch.name.as_ref().unwrap_or(&self.file.name)
     }
-    let thumbnails: Vec<(i64, &crate::rows::ThumbnailRow)> = pending
-        .iter()
-        .flat_map(|p| p.file.thumbnails.iter().map(move |t| (p.file.id, t)))
-        .collect();
-    for chunk in thumbnails.chunks(rows_per_statement(8, postgres)) {
+
+    fn thumbnails(&self) -> impl Iterator<Item = [Cell<'_>; 8]> {
+        self.file
+            .thumbnails
+            .iter()
+            .map(|t| thumbnail_cells(self.file.id, t))
+    }
+}
+
+/// Insert new files and their thumbnails, many rows per statement.
+async fn insert_pending(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    pending: &[Pending<'_>],
+    postgres: bool,
+) -> Result<()> {
+    for chunk in pending.chunks(rows_per_statement(21, postgres)) {
         let mut sql = Sql::for_backend(
-            format!(
-                "INSERT INTO {PREFIX}media_thumbnails \
-                   (id, file_id, box_size, blob_hash, width, height, bytes, mime) VALUES "
-            ),
+            format!("INSERT INTO {PREFIX}media_files ({FILE_TABLE_COLUMNS}) VALUES "),
             postgres,
         );
-        for (file_id, thumb) in chunk {
-            sql.row(|row| {
-                row.value(thumb.id)
-                    .value(*file_id)
-                    .value(thumb.box_size)
-                    .value(thumb.blob_hash.clone())
-                    .value(thumb.width)
-                    .value(thumb.height)
-                    .value(thumb.bytes)
-                    .value(thumb.mime.clone());
-            });
+        for file in chunk {
+            let folded = fold(file.name());
+            sql.row(|row| bind_row(row, &file_cells(file, &folded)));
         }
         sql.execute(&mut **tx).await?;
+    }
+    let thumbnails: Vec<[Cell; 8]> = pending.iter().flat_map(Pending::thumbnails).collect();
+    for chunk in thumbnails.chunks(rows_per_statement(8, postgres)) {
+        let mut sql = Sql::for_backend(
+            format!("INSERT INTO {PREFIX}media_thumbnails ({THUMBNAIL_TABLE_COLUMNS}) VALUES "),
+            postgres,
+        );
+        for cells in chunk {
+            sql.row(|row| bind_row(row, cells));
+        }
+        sql.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Load new files and their thumbnails by `COPY` (PostgreSQL).
+async fn copy_pending(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    pending: &[Pending<'_>],
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut files = String::new();
+    let mut thumbnails = String::new();
+    for file in pending {
+        copy_line(&mut files, &file_cells(file, &fold(file.name())));
+        for cells in file.thumbnails() {
+            copy_line(&mut thumbnails, &cells);
+        }
+    }
+    for (table, columns, data) in [
+        ("media_files", FILE_TABLE_COLUMNS, files),
+        ("media_thumbnails", THUMBNAIL_TABLE_COLUMNS, thumbnails),
+    ] {
+        if data.is_empty() {
+            continue;
+        }
+        let mut copy = tx
+            .copy_in_raw(&format!("COPY {PREFIX}{table} ({columns}) FROM STDIN"))
+            .await?;
+        copy.send(data.into_bytes()).await?;
+        copy.finish().await?;
     }
     Ok(())
 }
@@ -508,62 +686,6 @@ async fn apply_patches(
     sqlx::query(&format!("DELETE FROM {PATCHES}"))
         .execute(&mut **tx)
         .await?;
-    Ok(())
-}
-
-async fn insert_files(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    rows: &[Pending<'_>],
-    postgres: bool,
-) -> Result<()> {
-    let mut sql = Sql::for_backend(
-        format!(
-            "INSERT INTO {PREFIX}media_files (id, aggregate_id, version, user_id, media_type, \
-               mime, blob_hash, original_filename, name, name_folded, description, size, width, \
-               height, mode, duration, video_width, video_height, created_at, updated_at, \
-               deleted_at) VALUES "
-        ),
-        postgres,
-    );
-    for Pending {
-        file,
-        version,
-        patch,
-    } in rows
-    {
-        // The file as its last event in the batch left it.
-        let name = patch.name.as_ref().unwrap_or(&file.name);
-        let description = patch.description.as_ref().unwrap_or(&file.description);
-        let version = if patch.version > 0 {
-            patch.version
-        } else {
-            *version
-        };
-        sql.row(|row| {
-            row.value(file.id)
-                .value(file.aggregate_id.clone())
-                .value(version)
-                .value(file.user_id)
-                .value(file.media_type.clone())
-                .value(file.mime.clone())
-                .value(file.blob_hash.clone())
-                .value(file.original_filename.clone())
-                .value(name.clone())
-                .value(fold(name))
-                .value(description.clone())
-                .value(file.size)
-                .value(file.width)
-                .value(file.height)
-                .value(file.mode.clone())
-                .value(file.duration)
-                .value(file.video_width)
-                .value(file.video_height)
-                .value(file.created_at)
-                .value(patch.updated_at.unwrap_or(file.created_at))
-                .value(patch.deleted_at);
-        });
-    }
-    sql.execute(&mut **tx).await?;
     Ok(())
 }
 

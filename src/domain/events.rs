@@ -98,6 +98,24 @@ impl DomainEvent for MediaFileEvent {
     }
 }
 
+/// Whether a stored payload of this version already has the current shape.
+pub fn is_current(event_type: &str, version: &str) -> bool {
+    upcast(event_type, version, serde_json::Value::Null).0 == version
+}
+
+/// A stored payload as the event it records, whatever its version.
+pub fn read_payload(
+    event_type: &str,
+    version: &str,
+    json: &str,
+) -> Result<MediaFileEvent, serde_json::Error> {
+    if is_current(event_type, version) {
+        return serde_json::from_str(json);
+    }
+    let (_, payload) = upcast(event_type, version, serde_json::from_str(json)?);
+    serde_json::from_value(payload)
+}
+
 /// Bring a stored payload of an older version to the current shape, one version at a time.
 /// Returns the version it now has. The stored events themselves are never rewritten.
 pub fn upcast(

@@ -11,7 +11,10 @@ mod values;
 pub use aggregate::MediaFile;
 pub use commands::{MediaFileCommand, MetadataChange, UploadFile};
 pub use error::MediaFileError;
-pub use events::{upcast, Change, FileUploaded, MediaFileEvent, MetadataUpdated, Uploader};
+pub use events::{
+    is_current, read_payload, upcast, Change, FileUploaded, MediaFileEvent, MetadataUpdated,
+    Uploader,
+};
 pub use values::{
     AvFacts, BlobHash, Description, FieldError, FileName, ImageFacts, MediaType, ThumbnailFacts,
 };

@@ -9,7 +9,7 @@ use postgres_es::{PostgresCqrs, PostgresEventRepository};
 use sqlite_es::{SqliteCqrs, SqliteEventRepository};
 use sqlx::{PgPool, SqlitePool};
 
-use crate::domain::{upcast, MediaFile, MediaFileCommand, MediaFileError};
+use crate::domain::{is_current, upcast, MediaFile, MediaFileCommand, MediaFileError};
 
 /// Optimistic-concurrency conflicts are retried this many times before giving up.
 const ATTEMPTS: usize = 20;
@@ -82,7 +82,7 @@ struct DomainUpcaster;
 
 impl EventUpcaster for DomainUpcaster {
     fn can_upcast(&self, event_type: &str, event_version: &str) -> bool {
-        upcast(event_type, event_version, serde_json::Value::Null).0 != event_version
+        !is_current(event_type, event_version)
     }
 
     fn upcast(&self, mut event: SerializedEvent) -> SerializedEvent {

@@ -11,19 +11,38 @@ use mediastore_projections::Position;
 use serde_json::Value;
 use sqlx::{PgPool, Row, SqlitePool};
 
-use crate::domain::MediaFile;
+use crate::domain::{MediaFile, MediaFileEvent};
 use cqrs_es::Aggregate;
 
-/// One stored event, still serialized: the projector deserializes (and upcasts) it.
+/// One stored event, still serialized: the projector deserializes (and upcasts) it. The
+/// JSON stays text until then, so a current-version payload is parsed once, straight into
+/// its event (a rebuild reads a million of them).
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub aggregate_id: String,
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    pub payload: String,
+    pub metadata: String,
     pub position: Position,
+}
+
+impl StoredEvent {
+    /// A string entry of the metadata (`user_id`, `request_id`), if it has one.
+    pub fn metadata_entry(&self, key: &str) -> Option<String> {
+        let metadata: Value = serde_json::from_str(&self.metadata).ok()?;
+        metadata.get(key)?.as_str().map(str::to_string)
+    }
+}
+
+/// Which events a read takes, beyond "after a position".
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection {
+    /// Only events up to this position.
+    pub up_to: Option<Position>,
+    /// Only uploads (`Some(true)`), or only the changes after them (`Some(false)`).
+    pub uploads: Option<bool>,
 }
 
 #[derive(Clone)]
@@ -32,8 +51,9 @@ pub enum EventLog {
     Sqlite(SqlitePool),
 }
 
-const COLUMNS: &str =
-    "aggregate_id, sequence, event_type, event_version, payload, metadata, global_seq";
+/// PostgreSQL's `json` columns are read as their text.
+const COLUMNS: &str = "aggregate_id, sequence, event_type, event_version, \
+     CAST(payload AS text) AS payload, CAST(metadata AS text) AS metadata, global_seq";
 
 impl EventLog {
     /// A file's events with a sequence above `after`, oldest first.
@@ -80,36 +100,69 @@ impl EventLog {
         position: Position,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        self.committed(position, Selection::default(), limit).await
+    }
+
+    /// Like `committed_after`, of the events `selection` takes.
+    pub async fn committed(
+        &self,
+        position: Position,
+        selection: Selection,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events \
+             WHERE aggregate_type = $1 AND global_seq > $2 AND global_seq <= $3 \
+               AND ($4 IS NULL OR (event_type = $5) = $4) \
+             ORDER BY global_seq LIMIT $6"
+        );
+        let up_to = selection.up_to.map_or(i64::MAX, |p| p.seq);
         match self {
             EventLog::Postgres(pool) => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM events \
-                     WHERE aggregate_type = $1 AND global_seq > $2 \
-                     ORDER BY global_seq LIMIT $3"
-                );
                 let rows = sqlx::query(&sql)
                     .bind(MediaFile::TYPE)
                     .bind(position.seq)
+                    .bind(up_to)
+                    .bind(selection.uploads)
+                    .bind(MediaFileEvent::UPLOADED)
                     .bind(limit)
                     .fetch_all(pool)
                     .await?;
                 rows.iter().map(pg_event).collect()
             }
             EventLog::Sqlite(pool) => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM events \
-                     WHERE aggregate_type = $1 AND global_seq > $2 \
-                     ORDER BY global_seq LIMIT $3"
-                );
                 let rows = sqlx::query(&sql)
                     .bind(MediaFile::TYPE)
                     .bind(position.seq)
+                    .bind(up_to)
+                    .bind(selection.uploads)
+                    .bind(MediaFileEvent::UPLOADED)
                     .bind(limit)
                     .fetch_all(pool)
                     .await?;
                 rows.iter().map(sqlite_event).collect()
             }
         }
+    }
+
+    /// The position of the last committed event (the start if there is none).
+    pub async fn last_position(&self) -> Result<Position, sqlx::Error> {
+        let sql = "SELECT COALESCE(MAX(global_seq), 0) FROM events WHERE aggregate_type = $1";
+        let seq: i64 = match self {
+            EventLog::Postgres(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(MediaFile::TYPE)
+                    .fetch_one(pool)
+                    .await?
+            }
+            EventLog::Sqlite(pool) => {
+                sqlx::query_scalar(sql)
+                    .bind(MediaFile::TYPE)
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(Position { seq })
     }
 }
 
@@ -140,6 +193,20 @@ impl EventLog {
 }
 
 fn pg_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
+    stored_event(row)
+}
+
+fn sqlite_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, sqlx::Error> {
+    stored_event(row)
+}
+
+fn stored_event<'r, R: Row>(row: &'r R) -> Result<StoredEvent, sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'n> &'n str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(StoredEvent {
         aggregate_id: row.try_get("aggregate_id")?,
         sequence: row.try_get("sequence")?,
@@ -147,24 +214,6 @@ fn pg_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
         event_version: row.try_get("event_version")?,
         payload: row.try_get("payload")?,
         metadata: row.try_get("metadata")?,
-        position: Position {
-            seq: row.try_get("global_seq")?,
-        },
-    })
-}
-
-fn sqlite_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, sqlx::Error> {
-    let json = |column: &str| -> Result<Value, sqlx::Error> {
-        let text: String = row.try_get(column)?;
-        serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
-    };
-    Ok(StoredEvent {
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: json("payload")?,
-        metadata: json("metadata")?,
         position: Position {
             seq: row.try_get("global_seq")?,
         },

@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AnyPool, Executor, PgPool, SqlitePool};
 
 pub use commands::{CommandBus, CommandError};
-pub use event_log::{EventLog, StoredEvent};
+pub use event_log::{EventLog, Selection, StoredEvent};
 pub use ids::IdAllocator;
 
 use crate::config::DatabaseUrl;
