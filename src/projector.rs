@@ -9,7 +9,7 @@
 //!   a crash between storing an event and projecting it. Rows skip versions they have seen,
 //!   so the two paths never apply an event twice.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mediastore_projections::{
     MediaReadModel, NewFile, Position, ReadModelError, ThumbnailRow, Write,
@@ -94,12 +94,23 @@ impl Projector {
         let total = u64::try_from(self.log.count_after(Position::default()).await?).unwrap_or(0);
         let mut rebuild = self.read_model.begin_rebuild().await?;
         let up_to = self.log.last_position().await?;
-        let done = std::cell::Cell::new(0);
-        let mut report = |writes: &[Write]| {
-            done.set(done.get() + writes.len() as u64);
-            progress(done.get(), total.max(done.get()));
+        let started_at = chrono::Utc::now().timestamp_micros();
+        let mut done = 0;
+        let mut recorded: Option<Instant> = None;
+        // Progress goes to `progress` after each batch, and to the database (which the
+        // server shows in /metrics) once a second; never during the swap, which on SQLite
+        // holds the one write lock.
+        let mut report = async |events: usize, record: bool| {
+            done += events as u64;
+            progress(done, total.max(done));
+            if record && recorded.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                recorded = Some(Instant::now());
+                self.record_rebuild(started_at, done, total, false).await;
+            }
+            done
         };
-        let started = std::time::Instant::now();
+        report(0, true).await;
+        let started = Instant::now();
         let changes = Selection {
             up_to: Some(up_to),
             uploads: Some(false),
@@ -110,7 +121,7 @@ impl Projector {
             batch,
             async |writes: &[Write]| {
                 rebuild.note_changes(writes);
-                report(writes);
+                report(writes.len(), true).await;
                 Ok(())
             },
         )
@@ -125,7 +136,7 @@ impl Projector {
             batch,
             async |writes: &[Write]| {
                 rebuild.apply(writes).await?;
-                report(writes);
+                report(writes.len(), true).await;
                 Ok(())
             },
         )
@@ -134,12 +145,11 @@ impl Projector {
         let mut position = self
             .replay(up_to, since, batch, async |writes: &[Write]| {
                 rebuild.apply(writes).await?;
-                report(writes);
+                report(writes.len(), true).await;
                 Ok(())
             })
             .await?;
         tracing::info!(
-            events = done.get(),
             seconds = started.elapsed().as_secs_f64(),
             "rebuild: events loaded"
         );
@@ -148,13 +158,25 @@ impl Projector {
         position = self
             .replay(position, since, batch, async |writes: &[Write]| {
                 swap.apply(writes).await?;
-                report(writes);
+                report(writes.len(), false).await;
                 Ok(())
             })
             .await?;
         swap.commit(position).await?;
-        report(&[]);
-        Ok(done.get())
+        let done = report(0, false).await;
+        self.record_rebuild(started_at, done, total, true).await;
+        Ok(done)
+    }
+
+    /// Write a rebuild's progress; a failure is only logged, as progress is for show.
+    async fn record_rebuild(&self, started_at: i64, done: u64, total: u64, finished: bool) {
+        if let Err(error) = self
+            .read_model
+            .record_rebuild(started_at, done, total.max(done), finished)
+            .await
+        {
+            tracing::warn!(%error, "could not record the rebuild's progress");
+        }
     }
 
     /// Hand the events `selection` takes after `position` to `apply`, a batch at a time;

@@ -142,6 +142,9 @@ pub struct Metrics {
     pub dedup_saved_bytes: Counter<u64>,
     pub events_appended: Counter<u64>,
     pub projection_lag: Gauge<i64>,
+    pub rebuild_replayed: Gauge<i64>,
+    pub rebuild_target: Gauge<i64>,
+    pub rebuild_running: Gauge<i64>,
     pub db_connections: Gauge<i64>,
     pub thumbnail_duration: Histogram<f64>,
     pub blob_store_bytes: Gauge<u64>,
@@ -196,6 +199,18 @@ impl Metrics {
             projection_lag: meter
                 .i64_gauge("mediastore_projection_lag_events")
                 .with_description("Committed events a projection has not applied yet")
+                .build(),
+            rebuild_replayed: meter
+                .i64_gauge("mediastore_rebuild_replayed_events")
+                .with_description("Events the last `projections rebuild` has replayed so far")
+                .build(),
+            rebuild_target: meter
+                .i64_gauge("mediastore_rebuild_target_events")
+                .with_description("Events the last `projections rebuild` had to replay")
+                .build(),
+            rebuild_running: meter
+                .i64_gauge("mediastore_rebuild_running")
+                .with_description("1 while a `projections rebuild` is running, else 0")
                 .build(),
             db_connections: meter
                 .i64_gauge("mediastore_db_pool_connections")

@@ -16,7 +16,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::cells::{bind_row, copy_line, Cell};
 use crate::error::ReadModelError;
-use crate::media_files::{fold, set_checkpoint, MediaReadModel};
+use crate::media_files::{fold, set_checkpoint, MediaReadModel, MEDIA_FILES};
 use crate::rows::{NewFile, Position, ThumbnailRow, Write};
 use crate::sql::Sql;
 
@@ -373,6 +373,74 @@ impl Swap {
         set_checkpoint(tx, checkpoint).await?;
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// How far the last rebuild of a projection got, as its process last wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RebuildProgress {
+    pub events_done: i64,
+    pub events_total: i64,
+    /// Not finished, and written recently: a rebuild that died stops counting as running.
+    pub running: bool,
+}
+
+/// A running rebuild writes its progress at least this often (microseconds).
+const RUNNING_IF_WRITTEN_WITHIN: i64 = 30_000_000;
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+impl MediaReadModel {
+    /// Record a rebuild's progress (`started_at` in microseconds since the epoch), for the
+    /// server's `/metrics`: the rebuild runs in another process.
+    pub async fn record_rebuild(
+        &self,
+        started_at: i64,
+        events_done: u64,
+        events_total: u64,
+        finished: bool,
+    ) -> Result<()> {
+        let now = now_micros();
+        sqlx::query(
+            "INSERT INTO projection_rebuilds \
+               (name, events_done, events_total, started_at, updated_at, finished_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (name) DO UPDATE SET events_done = excluded.events_done, \
+               events_total = excluded.events_total, started_at = excluded.started_at, \
+               updated_at = excluded.updated_at, finished_at = excluded.finished_at",
+        )
+        .bind(MEDIA_FILES)
+        .bind(i64::try_from(events_done).unwrap_or(i64::MAX))
+        .bind(i64::try_from(events_total).unwrap_or(i64::MAX))
+        .bind(started_at)
+        .bind(now)
+        .bind(finished.then_some(now))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The last rebuild's progress; zeros if there never was one.
+    pub async fn rebuild_progress(&self) -> Result<RebuildProgress> {
+        let row: Option<(i64, i64, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT events_done, events_total, updated_at, finished_at \
+             FROM projection_rebuilds WHERE name = $1",
+        )
+        .bind(MEDIA_FILES)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map_or_else(
+            RebuildProgress::default,
+            |(done, total, updated, finished)| RebuildProgress {
+                events_done: done,
+                events_total: total,
+                running: finished.is_none() && now_micros() - updated < RUNNING_IF_WRITTEN_WITHIN,
+            },
+        ))
     }
 }
 

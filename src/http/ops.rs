@@ -35,9 +35,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
     // Gauges that are cheapest to read at scrape time.
+    let labels = [KeyValue::new("projection", "media_files")];
     if let Ok((_, behind)) = state.media.projector.status().await {
-        let labels = [KeyValue::new("projection", "media_files")];
         state.metrics.projection_lag.record(behind, &labels);
+    }
+    // Written by the rebuilding process, which may not be this one.
+    if let Ok(rebuild) = state.media.read_model.rebuild_progress().await {
+        let metrics = &state.metrics;
+        metrics
+            .rebuild_replayed
+            .record(rebuild.events_done, &labels);
+        metrics.rebuild_target.record(rebuild.events_total, &labels);
+        metrics
+            .rebuild_running
+            .record(i64::from(rebuild.running), &labels);
     }
     state
         .metrics

@@ -9,6 +9,7 @@ on_both_backends!(
     metrics_count_requests_and_uploads,
     every_metric_the_dashboard_shows_is_exported,
     blob_store_size_follows_uploads_and_deletes,
+    a_rebuild_in_another_process_shows_its_progress,
 );
 
 async fn health_and_readiness_answer_without_a_token(backend: Backend) {
@@ -227,4 +228,37 @@ async fn blob_store_size_follows_uploads_and_deletes(backend: Backend) {
     app.restart().await;
     assert_eq!(stored(&metrics_text(&app).await), Some(size));
     drop(pdf);
+}
+
+async fn a_rebuild_in_another_process_shows_its_progress(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let gauges = |text: &str| {
+        ["replayed_events", "target_events", "running"].map(|name| {
+            sample(
+                text,
+                &format!("mediastore_rebuild_{name}"),
+                &["projection=\"media_files\""],
+            )
+        })
+    };
+    assert_eq!(
+        gauges(&metrics_text(&app).await),
+        [Some(0.0); 3],
+        "no rebuild yet"
+    );
+    let text = app.uploaded("a.txt", b"words\n".to_vec()).await;
+    app.uploaded("b.pdf", fixtures::pdf()).await;
+    assert_eq!(app.delete_file(&text["id"].to_string()).await.status(), 204);
+    let output = app.cli(&["projections", "rebuild"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The CLI is its own process: the server reads what it recorded.
+    assert_eq!(
+        gauges(&metrics_text(&app).await),
+        [Some(3.0), Some(3.0), Some(0.0)],
+        "three events replayed of three, finished"
+    );
 }
