@@ -30,8 +30,7 @@ const PATCHES: &str = "rebuild_media_patches";
 
 pub struct Rebuild {
     pool: AnyPool,
-    postgres: bool,
-    /// PostgreSQL: a native connection pool, for loading the batches by `COPY`.
+    /// PostgreSQL (only): a native connection pool, for loading the batches by `COPY`.
     copy: Option<PgPool>,
     /// Statements that give the shadow tables the live tables' secondary indexes (and, on
     /// PostgreSQL, foreign keys), run before the swap (PostgreSQL) or in it (SQLite).
@@ -70,7 +69,6 @@ impl MediaReadModel {
         };
         let mut rebuild = Rebuild {
             pool,
-            postgres: self.is_postgres(),
             copy,
             indexes: Vec::new(),
             renames: Vec::new(),
@@ -85,7 +83,7 @@ impl MediaReadModel {
         sqlx::query(&format!("DROP TABLE IF EXISTS {PATCHES}"))
             .execute(&mut *tx)
             .await?;
-        if rebuild.postgres {
+        if rebuild.postgres() {
             rebuild.copy_postgres_tables(&mut tx).await?;
         } else {
             rebuild.copy_sqlite_tables(&mut tx).await?;
@@ -96,6 +94,10 @@ impl MediaReadModel {
 }
 
 impl Rebuild {
+    fn postgres(&self) -> bool {
+        self.copy.is_some()
+    }
+
     async fn copy_postgres_tables(
         &mut self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -206,7 +208,7 @@ impl Rebuild {
     /// one that reads first cannot wait for it later (it fails "database is locked" when
     /// another writer committed meanwhile).
     async fn begin_writing(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(if self.postgres {
+        Ok(if self.postgres() {
             self.pool.begin().await?
         } else {
             self.pool.begin_with("BEGIN IMMEDIATE").await?
@@ -244,7 +246,7 @@ impl Rebuild {
             }
             None => {
                 let mut tx = self.begin_writing().await?;
-                insert_pending(&mut tx, &pending, self.postgres).await?;
+                insert_pending(&mut tx, &pending, self.postgres()).await?;
                 tx.commit().await?;
             }
         }
@@ -258,7 +260,7 @@ impl Rebuild {
         let mut tx = self.begin_writing().await?;
         let patches = std::mem::take(&mut self.patches);
         let files = patches.len();
-        apply_patches(&mut tx, patches, self.postgres).await?;
+        apply_patches(&mut tx, patches, self.postgres()).await?;
         tx.commit().await?;
         tracing::info!(
             files,
@@ -290,7 +292,7 @@ impl Rebuild {
     pub async fn begin_swap(mut self) -> Result<Swap> {
         self.prepare().await?;
         let mut tx = self.begin_writing().await?;
-        if self.postgres {
+        if self.postgres() {
             // Writers wait; readers go on until the renames, a moment before the commit.
             sqlx::query(
                 "LOCK TABLE media_thumbnails, media_files, media_counts, projection_checkpoints \
@@ -334,14 +336,14 @@ impl Swap {
     /// Apply writes of events committed after the batches.
     pub async fn apply(&mut self, writes: &[Write]) -> Result<()> {
         let pending = fold_batch(writes, &mut self.patches);
-        insert_pending(&mut self.tx, &pending, self.rebuild.postgres).await
+        insert_pending(&mut self.tx, &pending, self.rebuild.postgres()).await
     }
 
     /// Replace the live tables with the shadow ones, and set the checkpoint, atomically.
     pub async fn commit(mut self, checkpoint: Position) -> Result<()> {
         let tx = &mut self.tx;
         let patches = std::mem::take(&mut self.patches);
-        apply_patches(tx, patches, self.rebuild.postgres).await?;
+        apply_patches(tx, patches, self.rebuild.postgres()).await?;
         sqlx::query(&format!("DROP TABLE IF EXISTS {PATCHES}"))
             .execute(&mut **tx)
             .await?;
@@ -362,7 +364,7 @@ impl Swap {
                 .execute(&mut **tx)
                 .await?;
         }
-        let statements = if self.rebuild.postgres {
+        let statements = if self.rebuild.postgres() {
             std::mem::take(&mut self.rebuild.renames)
         } else {
             std::mem::take(&mut self.rebuild.indexes)

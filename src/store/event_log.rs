@@ -75,7 +75,7 @@ impl EventLog {
                     .bind(after)
                     .fetch_all(pool)
                     .await?;
-                rows.iter().map(pg_event).collect()
+                rows.iter().map(stored_event).collect()
             }
             EventLog::Sqlite(pool) => {
                 let sql = format!(
@@ -89,7 +89,7 @@ impl EventLog {
                     .bind(after)
                     .fetch_all(pool)
                     .await?;
-                rows.iter().map(sqlite_event).collect()
+                rows.iter().map(stored_event).collect()
             }
         }
     }
@@ -128,7 +128,7 @@ impl EventLog {
                     .bind(limit)
                     .fetch_all(pool)
                     .await?;
-                rows.iter().map(pg_event).collect()
+                rows.iter().map(stored_event).collect()
             }
             EventLog::Sqlite(pool) => {
                 let rows = sqlx::query(&sql)
@@ -140,7 +140,7 @@ impl EventLog {
                     .bind(limit)
                     .fetch_all(pool)
                     .await?;
-                rows.iter().map(sqlite_event).collect()
+                rows.iter().map(stored_event).collect()
             }
         }
     }
@@ -190,14 +190,6 @@ impl EventLog {
             }
         }
     }
-}
-
-fn pg_event(row: &sqlx::postgres::PgRow) -> Result<StoredEvent, sqlx::Error> {
-    stored_event(row)
-}
-
-fn sqlite_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, sqlx::Error> {
-    stored_event(row)
 }
 
 fn stored_event<'r, R: Row>(row: &'r R) -> Result<StoredEvent, sqlx::Error>
