@@ -117,6 +117,17 @@ impl App {
                 Err(error) => tracing::error!(%error, "blob sweep failed"),
             }
         });
+        let gauges = self.state.metrics.otlp_interval().map(|every| {
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every);
+                loop {
+                    ticks.tick().await;
+                    http::sample_gauges(&state).await;
+                }
+            })
+        });
+        let metrics = self.state.metrics.clone();
         let service =
             axum::ServiceExt::<axum::extract::Request>::into_make_service(http::app(self.state));
         axum::serve(self.listener, service)
@@ -125,6 +136,11 @@ impl App {
             .context("serving HTTP")?;
         follower.abort();
         sweeper.abort();
+        if let Some(gauges) = gauges {
+            gauges.abort();
+        }
+        // The last OTLP push blocks on its HTTP request.
+        let _ = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
         self.database.close().await;
         Ok(())
     }

@@ -8,8 +8,12 @@
 //! - Metrics: OpenTelemetry instruments read out in Prometheus text format at `/metrics`.
 //!   Names start with `mediastore_` and follow Prometheus conventions (the exporter adds the
 //!   unit and `_total` suffixes: `mediastore_upload_bytes_total`, `..._duration_seconds`).
+//!   Also pushed by OTLP/HTTP every `OTEL_METRIC_EXPORT_INTERVAL` (60 s) when
+//!   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._METRICS_ENDPOINT`) is set.
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
+use std::time::Duration;
+
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -97,43 +101,85 @@ fn env(name: &str) -> Option<String> {
 
 /// A tracer provider exporting over OTLP, if the environment asks for one.
 fn otlp_tracer_provider() -> anyhow::Result<Option<SdkTracerProvider>> {
-    let endpoint =
-        env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
-    let disabled = env("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        || env("OTEL_TRACES_EXPORTER").is_some_and(|v| v == "none");
-    if endpoint.is_none() || disabled {
+    let Some(protocol) = otlp_protocol(Signal::Traces)? else {
         return Ok(None);
-    }
-    let protocol = match env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
-        .as_deref()
-    {
-        None | Some("http/protobuf") => Protocol::HttpBinary,
-        Some("http/json") => Protocol::HttpJson,
-        Some(other) => anyhow::bail!(
-            "OTEL_EXPORTER_OTLP_PROTOCOL={other} is not supported: use http/protobuf \
-             (the collector's port 4318) or http/json"
-        ),
     };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(protocol)
         .build()?;
-    let mut resource = opentelemetry_sdk::Resource::builder();
-    if env("OTEL_SERVICE_NAME").is_none() {
-        resource = resource.with_service_name("mediastore");
-    }
     Ok(Some(
         SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
-            .with_resource(resource.build())
+            .with_resource(resource())
             .build(),
     ))
 }
 
+#[derive(Clone, Copy)]
+enum Signal {
+    Traces,
+    Metrics,
+}
+
+impl Signal {
+    /// The infix of its variables: `OTEL_EXPORTER_OTLP_{infix}_ENDPOINT`, `OTEL_{infix}_EXPORTER`.
+    fn infix(self) -> &'static str {
+        match self {
+            Signal::Traces => "TRACES",
+            Signal::Metrics => "METRICS",
+        }
+    }
+}
+
+/// The OTLP protocol to export `signal` with, or `None` when the environment asks for no
+/// export: no endpoint, `OTEL_SDK_DISABLED=true` or `OTEL_{TRACES,METRICS}_EXPORTER=none`.
+/// The exporter itself reads the endpoint, headers and timeout from the same variables.
+fn otlp_protocol(signal: Signal) -> anyhow::Result<Option<Protocol>> {
+    let infix = signal.infix();
+    let endpoint = env(&format!("OTEL_EXPORTER_OTLP_{infix}_ENDPOINT"))
+        .or_else(|| env("OTEL_EXPORTER_OTLP_ENDPOINT"));
+    let disabled = env("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        || env(&format!("OTEL_{infix}_EXPORTER")).is_some_and(|v| v == "none");
+    if endpoint.is_none() || disabled {
+        return Ok(None);
+    }
+    match env(&format!("OTEL_EXPORTER_OTLP_{infix}_PROTOCOL"))
+        .or_else(|| env("OTEL_EXPORTER_OTLP_PROTOCOL"))
+        .as_deref()
+    {
+        None | Some("http/protobuf") => Ok(Some(Protocol::HttpBinary)),
+        Some("http/json") => Ok(Some(Protocol::HttpJson)),
+        Some(other) => anyhow::bail!(
+            "OTEL_EXPORTER_OTLP_PROTOCOL={other} is not supported: use http/protobuf \
+             (the collector's port 4318) or http/json"
+        ),
+    }
+}
+
+/// What every exported span and metric says about its source; `OTEL_SERVICE_NAME` and
+/// `OTEL_RESOURCE_ATTRIBUTES` apply.
+fn resource() -> opentelemetry_sdk::Resource {
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if env("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name("mediastore");
+    }
+    resource.build()
+}
+
+/// How often metrics are pushed over OTLP (`OTEL_METRIC_EXPORT_INTERVAL`, milliseconds), as
+/// the SDK reads it.
+fn otlp_metric_interval() -> Duration {
+    env("OTEL_METRIC_EXPORT_INTERVAL")
+        .and_then(|ms| ms.trim().parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_millis)
+}
+
 pub struct Metrics {
     registry: prometheus::Registry,
-    _provider: SdkMeterProvider,
+    provider: SdkMeterProvider,
+    /// How often metrics are pushed over OTLP; `None` when they are not.
+    otlp_interval: Option<Duration>,
     pub http_requests: Counter<u64>,
     pub http_duration: Histogram<f64>,
     pub uploads: Counter<u64>,
@@ -151,14 +197,30 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Result<Metrics, opentelemetry_sdk::error::OTelSdkError> {
+    /// The instruments, read out at `/metrics` and, if the environment asks, pushed over
+    /// OTLP. The OTLP exporter builds its blocking HTTP client on a thread of its own, so
+    /// this may run inside the async runtime.
+    pub fn new() -> anyhow::Result<Metrics> {
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
             .scope_info_enabled(false)
             .without_target_info()
             .build()?;
-        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let mut provider = SdkMeterProvider::builder().with_reader(exporter);
+        let mut otlp_interval = None;
+        if let Some(protocol) = otlp_protocol(Signal::Metrics)? {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_http()
+                .with_protocol(protocol)
+                .build()?;
+            // The SDK's reader reads OTEL_METRIC_EXPORT_INTERVAL itself.
+            provider = provider
+                .with_reader(opentelemetry_sdk::metrics::PeriodicReader::builder(exporter).build())
+                .with_resource(resource());
+            otlp_interval = Some(otlp_metric_interval());
+        }
+        let provider = provider.build();
         let meter = provider.meter("mediastore");
         Ok(Metrics {
             http_requests: meter
@@ -230,8 +292,24 @@ impl Metrics {
                 .with_description("Bytes of all stored blobs (originals and thumbnails)")
                 .build(),
             registry,
-            _provider: provider,
+            provider,
+            otlp_interval,
         })
+    }
+
+    /// How often metrics are pushed over OTLP, so that gauges read at scrape time can be
+    /// refreshed as often; `None` when they are not pushed.
+    pub fn otlp_interval(&self) -> Option<Duration> {
+        self.otlp_interval
+    }
+
+    /// Push what has not been exported yet; call before the process exits.
+    pub fn shutdown(&self) {
+        if self.otlp_interval.is_some() {
+            if let Err(error) = self.provider.shutdown() {
+                tracing::warn!(%error, "could not send the last metrics");
+            }
+        }
     }
 
     /// Everything in Prometheus text exposition format.

@@ -19,6 +19,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 pub use error::ApiError;
+pub use ops::sample_gauges;
 
 use crate::accounts::Accounts;
 use crate::media::SizeLimits;

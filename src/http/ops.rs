@@ -34,7 +34,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    // Gauges that are cheapest to read at scrape time.
+    sample_gauges(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Record the gauges that are cheapest to read when they are wanted: at each scrape, and
+/// before each OTLP push.
+pub async fn sample_gauges(state: &AppState) {
     let labels = [KeyValue::new("projection", "media_files")];
     if let Ok((_, behind)) = state.media.projector.status().await {
         state.metrics.projection_lag.record(behind, &labels);
@@ -63,14 +76,6 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         i64::from(size.saturating_sub(idle)),
         &[KeyValue::new("state", "in_use")],
     );
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
-        .into_response()
 }
 
 /// Count and time every request by method, route template and status.

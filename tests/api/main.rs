@@ -17,6 +17,7 @@ mod image_info;
 mod images;
 mod list;
 mod ops;
+mod otlp_metrics;
 mod prometheus;
 mod rebuild;
 mod thumbnails;
