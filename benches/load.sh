@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Load script: detail GET and upload POST throughput of the release binary, with tracing
-# exported over OTLP ("on") and without ("off"), interleaved round by round on one machine.
-# Metrics are always on (they are what /metrics serves).
+# Load script: detail GET and upload POST throughput of the release binary, with traces and
+# metrics exported over OTLP ("on"; metrics pushed every second) and without ("off"),
+# interleaved round by round on one machine. The instruments themselves are always on (they
+# are what /metrics serves).
 #
-#   benches/load.sh                      # SQLite, 3 rounds of 10 s per case
+#   benches/load.sh                      # SQLite, 6 rounds of 10 s per case
 #   LOAD_DATABASE_URL=postgres://postgres@127.0.0.1:5432/ms_load benches/load.sh
 #
-# Knobs: LOAD_ROUNDS (3), LOAD_SECONDS (10), LOAD_CONNECTIONS (16), OHA (/tmp/oha/bin/oha,
+# Knobs: LOAD_ROUNDS (6), LOAD_SECONDS (10), LOAD_CONNECTIONS (16), OHA (/tmp/oha/bin/oha,
 # installed with cargo if missing), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${LOAD_ROUNDS:-3}
+rounds=${LOAD_ROUNDS:-6}
 seconds=${LOAD_SECONDS:-10}
 connections=${LOAD_CONNECTIONS:-16}
 oha=${OHA:-/tmp/oha/bin/oha}
@@ -56,7 +57,7 @@ run() {
     env+=(DATABASE_URL="${LOAD_DATABASE_URL%/*}/ms_load")
   fi
   if [ "$mode" = on ]; then
-    env+=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318)
+    env+=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_METRIC_EXPORT_INTERVAL=1000)
   fi
   env "${env[@]}" "$binary" serve >"$work/stdout" 2>"$log" &
   local pid=$!
@@ -79,23 +80,28 @@ run() {
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s=r["summary"]; print("%.0f %.0f" % (s["requestsPerSec"], 100*s["successRate"]))' "$work/oha.json"
 }
 
-declare -A sum
-echo "| round | case | tracing | requests/s | success % |"
+declare -A rates
+echo "| round | case | export | requests/s | success % |"
 echo "|--:|:--|:--|--:|--:|"
 for round in $(seq 1 "$rounds"); do
+  # Odd rounds run "off" first, even rounds "on" first: a drift of the machine during the run
+  # then weighs on both alike.
+  modes=(off on)
+  [ $((round % 2)) -eq 0 ] && modes=(on off)
   for kind in detail upload; do
-    for mode in off on; do
+    for mode in "${modes[@]}"; do
       read -r rate ok < <(run "$mode" "$kind")
       echo "| $round | $kind | $mode | $rate | $ok |"
-      sum[$kind-$mode]=$(( ${sum[$kind-$mode]:-0} + rate ))
+      rates[$kind-$mode]+="$rate "
     done
   done
 done
 echo
-echo "| case | off (mean req/s) | on (mean req/s) | on / off |"
+echo "| case | off (median req/s) | on (median req/s) | on / off |"
 echo "|:--|--:|--:|--:|"
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for kind in detail upload; do
-  off=$(( sum[$kind-off] / rounds ))
-  on=$(( sum[$kind-on] / rounds ))
+  off=$(median <<<"${rates[$kind-off]}")
+  on=$(median <<<"${rates[$kind-on]}")
   echo "| $kind | $off | $on | $(python3 -c "print('%.3f' % ($on / max($off, 1)))") |"
 done

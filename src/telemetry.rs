@@ -47,6 +47,11 @@ impl Tracing {
             use opentelemetry::trace::TracerProvider as _;
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer("mediastore"))
+                // Per-span extras that cost on every poll (busy/idle clocks) or allocate
+                // per span (thread, source location) and that no trace viewer needs here.
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_location(false)
                 .with_filter(
                     tracing_subscriber::filter::Targets::new()
                         .with_target("mediastore", tracing::Level::INFO),
