@@ -52,6 +52,10 @@ impl Tracing {
                 .with_tracked_inactivity(false)
                 .with_threads(false)
                 .with_location(false)
+                // Nothing here reads the OpenTelemetry context from the thread (spans find
+                // their parents through `tracing`), so entering a span need not attach it:
+                // that was a context clone and a guard on every poll of every request.
+                .with_context_activation(false)
                 .with_filter(
                     tracing_subscriber::filter::Targets::new()
                         .with_target("mediastore", tracing::Level::INFO),

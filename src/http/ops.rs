@@ -90,12 +90,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let span = tracing::Span::current();
     span.record("http.route", route.as_str());
     if !span.is_disabled() {
-        // The exported span's name; a `record` of `otel.name` is too late once it is entered.
-        use opentelemetry::trace::TraceContextExt as _;
-        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-        span.context()
-            .span()
-            .update_name(format!("{method} {route}"));
+        // The exported span's name: the OpenTelemetry span is only started when it ends (no
+        // context activation), so it is still a builder and takes the name.
+        span.record("otel.name", format!("{method} {route}"));
     }
     let response = next.run(request).await;
     span.record("http.response.status_code", response.status().as_u16());
