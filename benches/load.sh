@@ -12,7 +12,7 @@
 # cost shows most. Each round runs "off" and "on" back to back; the verdict is the median of
 # the rounds' on/off ratios, which a slow drift of the machine moves least.
 #
-# Knobs: LOAD_ROUNDS (10), LOAD_SECONDS (8), LOAD_CONNECTIONS (16), LOAD_TMPDIR (/dev/shm),
+# Knobs: LOAD_ROUNDS (10), LOAD_SECONDS (8), LOAD_CONNECTIONS (16), LOAD_TMPDIR (/dev/shm if present),
 # OHA (/tmp/oha/bin/oha, installed with cargo if missing), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,10 @@ if [ ! -x "$oha" ]; then
 fi
 cargo build --release --quiet
 binary="$target/release/mediastore"
-work=$(mktemp -d -p "${LOAD_TMPDIR:-/dev/shm}")
+# tmpfs where the system has one at the usual place; elsewhere the temporary directory.
+default_tmp=/dev/shm
+[ -d "$default_tmp" ] || default_tmp=${TMPDIR:-/tmp}
+work=$(mktemp -d -p "${LOAD_TMPDIR:-$default_tmp}")
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # An OTLP/HTTP sink that accepts and drops every export, as a collector would.

@@ -4,8 +4,8 @@
 //! applies whatever was committed since.
 //!
 //! The shadow tables copy the live tables' definitions from the database's own catalog, so
-//! the migrations stay the one place a schema is written. Secondary indexes are built once
-//! over the loaded rows rather than maintained row by row.
+//! the migrations stay the one place a schema is written. Indexes (on PostgreSQL also keys
+//! and constraints) are built once over the loaded rows rather than maintained row by row.
 //!
 //! An interrupted rebuild leaves only `rebuild_*` tables, which the next one drops.
 
@@ -33,7 +33,8 @@ pub struct Rebuild {
     /// PostgreSQL (only): a native connection pool, for loading the batches by `COPY`.
     copy: Option<PgPool>,
     /// Statements that give the shadow tables the live tables' secondary indexes (and, on
-    /// PostgreSQL, foreign keys), run before the swap (PostgreSQL) or in it (SQLite).
+    /// PostgreSQL, every constraint: keys, unique, foreign), run over the loaded rows before
+    /// the swap (PostgreSQL) or in it (SQLite).
     indexes: Vec<String>,
     /// PostgreSQL: renames, run in the swap, back to the live tables' index and constraint names.
     renames: Vec<String>,
