@@ -15,6 +15,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use fast_image_resize as fr;
+
+use super::reduced_jpeg;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
@@ -145,7 +147,13 @@ fn make_thumbnails_from_reader<R: BufRead + Seek>(
         .map_err(|_| ThumbnailError::Decode("unrecognised image format".into()))?;
     let decode = tracing::info_span!("image.decode", image.format = ?format).entered();
     let decoded = match format {
-        ImageFormat::Jpeg => decode_jpeg(reader, &bounds, facts.has_alpha)?,
+        ImageFormat::Jpeg => match decode_reduced_jpeg(&mut reader, &bounds, facts) {
+            Some(decoded) => decoded,
+            None => {
+                reader.rewind().map_err(decode_err)?;
+                decode_jpeg(reader, &bounds, facts.has_alpha)?
+            }
+        },
         ImageFormat::Png
         | ImageFormat::Gif
         | ImageFormat::WebP
@@ -257,9 +265,15 @@ struct Raster {
 
 /// A decoded image and the size of the full image (a JPEG may be decoded at a reduced scale).
 struct Decoded {
-    raster: Raster,
+    pixels: Pixels,
     full_width: u32,
     full_height: u32,
+}
+
+enum Pixels {
+    Raster(Raster),
+    /// Grey, or Y, Cb and Cr, each at its own resolution (see `reduced_jpeg`).
+    Planes(Vec<reduced_jpeg::Plane>),
 }
 
 /// Reads a JPEG from memory and records whether libjpeg asked for bytes past the end:
@@ -302,6 +316,103 @@ fn jpeg_scale_numerator(width: u32, height: u32) -> u8 {
             scaled(width, n.into()) >= u64::from(tw) && scaled(height, n.into()) >= u64::from(th)
         })
         .unwrap_or(8)
+}
+
+/// The fast path for common large JPEGs (`reduced_jpeg`): baseline, grey or YCbCr, reduced
+/// by 1/2, 1/4 or 1/8 to cover the 1080 box, large enough to split across cores. `None` for
+/// everything else, and for any error: libjpeg then decodes the file and has the last word
+/// on whether it is broken.
+fn decode_reduced_jpeg<R: BufRead>(
+    reader: &mut R,
+    bounds: &Bounds,
+    facts: &SourceFacts,
+) -> Option<Decoded> {
+    if facts.has_alpha {
+        return None;
+    }
+    let mut data = Vec::new();
+    reader
+        .take(bounds.max_alloc.saturating_add(1))
+        .read_to_end(&mut data)
+        .ok()?;
+    let header = reduced_jpeg::Header::parse(&data).ok()?;
+    let (w, h) = (header.width, header.height);
+    bounds.check(w, h).ok()?;
+    let scale = match jpeg_scale_numerator(w, h) {
+        1 => 1,
+        2 => 2,
+        3 | 4 => 4,
+        _ => return None, // little to gain over libjpeg's own N/8 scaling
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if header.segments(data.len(), threads) < 2 {
+        return None;
+    }
+    // The segments' reduced blocks (4-byte samples), each thread's share and some overlap.
+    let samples = u64::from(w) * u64::from(h) * 3 * (scale * scale) as u64 / 64;
+    bounds
+        .check_alloc(data.len() as u64 + samples * 4 * 2, "reduced JPEG")
+        .ok()?;
+    let planes = header.decode(data, scale, threads).ok()?;
+    Some(Decoded {
+        pixels: Pixels::Planes(planes),
+        full_width: w,
+        full_height: h,
+    })
+}
+
+/// Resizes grey or Y/Cb/Cr planes to `width` x `height`, into one raster (L8 or Ycc8).
+fn resize_planes(
+    resizer: &mut fr::Resizer,
+    planes: Vec<reduced_jpeg::Plane>,
+    width: u32,
+    height: u32,
+) -> Result<Raster, ThumbnailError> {
+    let resize_plane = |resizer: &mut fr::Resizer, plane: reduced_jpeg::Plane| {
+        let (w, h) = (plane.width as usize, plane.height as usize);
+        let raster = raster_from(w, h, Layout::L8, plane.data)?;
+        Ok::<_, ThumbnailError>(resize(resizer, raster, width, height)?.data)
+    };
+    // Luma on this thread, chroma on another: the decoder has just used both cores too.
+    let mut planes = planes.into_iter();
+    let luma = planes.next();
+    let chroma: Vec<_> = planes.collect();
+    let (luma, chroma) = std::thread::scope(|scope| {
+        let chroma = (!chroma.is_empty()).then(|| {
+            scope.spawn(|| {
+                let mut resizer = fr::Resizer::new();
+                chroma
+                    .into_iter()
+                    .map(|p| resize_plane(&mut resizer, p))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        });
+        let luma = luma.map(|p| resize_plane(resizer, p)).transpose();
+        let chroma = chroma.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(ThumbnailError::Encode("resize thread failed".into())))
+        });
+        (luma, chroma.transpose())
+    });
+    let mut resized: Vec<Vec<u8>> = luma?.into_iter().collect();
+    resized.extend(chroma?.into_iter().flatten());
+    match resized.as_mut_slice() {
+        [grey] => raster_from(
+            width as usize,
+            height as usize,
+            Layout::L8,
+            std::mem::take(grey),
+        ),
+        [y, cb, cr] => {
+            let mut data = Vec::with_capacity(y.len() * 3);
+            for ((&y, &cb), &cr) in y.iter().zip(cb.iter()).zip(cr.iter()) {
+                data.extend_from_slice(&[y, cb, cr]);
+            }
+            raster_from(width as usize, height as usize, Layout::Ycc8, data)
+        }
+        _ => Err(ThumbnailError::Decode("unexpected JPEG components".into())),
+    }
 }
 
 fn decode_jpeg<R: BufRead>(
@@ -409,7 +520,7 @@ fn decode_jpeg_inner<R: BufRead>(
         }
     };
     Ok(Decoded {
-        raster,
+        pixels: Pixels::Raster(raster),
         full_width: w,
         full_height: h,
     })
@@ -487,7 +598,7 @@ fn decode_other<R: BufRead + Seek>(
     };
     let (layout, pixels) = raster;
     Ok(Decoded {
-        raster: raster_from(w as usize, h as usize, layout, pixels)?,
+        pixels: Pixels::Raster(raster_from(w as usize, h as usize, layout, pixels)?),
         full_width: w,
         full_height: h,
     })
@@ -530,11 +641,10 @@ fn thumbnails_from(
     facts: &SourceFacts,
 ) -> Result<Vec<Thumbnail>, ThumbnailError> {
     let Decoded {
-        raster,
+        pixels,
         full_width,
         full_height,
     } = decoded;
-    let raster = with_alpha(raster, facts.has_alpha);
     let orientation =
         Orientation::from_exif(facts.orientation).unwrap_or(Orientation::NoTransforms);
     let swaps = matches!(
@@ -551,7 +661,13 @@ fn thumbnails_from(
     let (sw, sh) = fit_in_box(full_width, full_height, BOXES[3]);
     let largest = {
         let _span = tracing::info_span!("image.resize", width = sw, height = sh).entered();
-        orient(resize(&mut resizer, raster, sw, sh)?, orientation)?
+        let resized = match pixels {
+            Pixels::Raster(raster) => {
+                resize(&mut resizer, with_alpha(raster, facts.has_alpha), sw, sh)?
+            }
+            Pixels::Planes(planes) => resize_planes(&mut resizer, planes, sw, sh)?,
+        };
+        orient(resized, orientation)?
     };
     let (ow, oh) = if swaps {
         (full_height, full_width)
@@ -1061,6 +1177,74 @@ mod tests {
             // The edge stays in the middle.
             assert!(img.get_pixel(w / 2 - 2, h / 2).0[0] > 128);
             assert!(img.get_pixel(w / 2 + 2, h / 2).0[0] < 128);
+        }
+    }
+
+    /// Two halves of flat colour, with noise on top so that the scan is large enough to be
+    /// split across threads.
+    fn noisy_halves(w: u32, h: u32) -> RgbImage {
+        let noise = noise_image(w, h);
+        RgbImage::from_fn(w, h, |x, y| {
+            let base = if x < w / 2 {
+                [200i32, 120, 40]
+            } else {
+                [40, 120, 200]
+            };
+            let n = noise.get_pixel(x, y).0;
+            Rgb(std::array::from_fn(|c| {
+                (base[c] + i32::from(n[c] % 41) - 20).clamp(0, 255) as u8
+            }))
+        })
+    }
+
+    #[test]
+    fn large_baseline_jpeg_is_decoded_across_threads_like_libjpeg_decodes_it() {
+        let (w, h) = (3000, 1700); // 1/4 scale (750 wide) is too small: decoded at 1/2
+        let jpeg = rgb_jpeg(&noisy_halves(w, h));
+        let f = facts(w, h, false);
+        let bounds = Bounds::new(&f, &Limits::default());
+        let mut reader = Cursor::new(jpeg.as_slice());
+        let Some(reduced) = decode_reduced_jpeg(&mut reader, &bounds, &f) else {
+            panic!(
+                "a {} byte baseline JPEG should take the split path",
+                jpeg.len()
+            );
+        };
+        let Pixels::Planes(planes) = &reduced.pixels else {
+            panic!("planes expected");
+        };
+        assert_eq!((planes[0].width, planes[0].height), (1500, 850));
+        let libjpeg = decode_jpeg(Cursor::new(jpeg.as_slice()), &bounds, false).unwrap();
+        let ours = thumbnails_from(reduced, &f).unwrap();
+        let theirs = thumbnails_from(libjpeg, &f).unwrap();
+        assert_eq!(sizes(&ours), sizes(&theirs));
+        assert_eq!(
+            ours,
+            thumbs(&jpeg, &f),
+            "make_thumbnails takes the split path"
+        );
+        for (a, b) in decode_all(&ours).iter().zip(decode_all(&theirs)) {
+            let (a, b) = (a.to_rgb8(), b.to_rgb8());
+            let total: u64 = a
+                .iter()
+                .zip(b.iter())
+                .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+                .sum();
+            let mean = total as f64 / a.len() as f64;
+            // Noise in the chroma differs most: libjpeg decodes it at luma resolution.
+            assert!(
+                mean < 2.5,
+                "{}x{}: mean difference {mean}",
+                a.width(),
+                a.height()
+            );
+            let (tw, th) = a.dimensions();
+            assert!(close(&a.get_pixel(tw / 8, th / 2).0, &[200, 120, 40], 12));
+            assert!(close(
+                &a.get_pixel(tw * 7 / 8, th / 2).0,
+                &[40, 120, 200],
+                12
+            ));
         }
     }
 
