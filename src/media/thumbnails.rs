@@ -680,22 +680,41 @@ fn thumbnails_from(
         ThumbFormat::Jpeg
     };
 
-    let mut out = Vec::with_capacity(BOXES.len());
-    let mut current = largest;
-    for &box_size in BOXES.iter().rev() {
-        let (tw, th) = fit_in_box(ow, oh, box_size);
-        let _span = tracing::info_span!("thumbnail", box_size, width = tw, height = th).entered();
-        current = resize(&mut resizer, current, tw, th)?;
+    // The 1080 thumbnail is encoded on a second thread while the smaller ones are resized
+    // from it and encoded here: its encode is the largest single step after decoding.
+    let (box_size, width, height) = (BOXES[3], largest.width, largest.height);
+    let span = tracing::info_span!("thumbnail", box_size, width, height);
+    std::thread::scope(|scope| {
+        let big = scope.spawn(|| span.in_scope(|| encode(&largest, format)));
+        let mut out = Vec::with_capacity(BOXES.len());
+        let mut previous: Option<Raster> = None;
+        for &box_size in BOXES[..3].iter().rev() {
+            let (tw, th) = fit_in_box(ow, oh, box_size);
+            let _span =
+                tracing::info_span!("thumbnail", box_size, width = tw, height = th).entered();
+            let current = resized(&mut resizer, previous.as_ref().unwrap_or(&largest), tw, th)?;
+            out.push(Thumbnail {
+                box_size,
+                width: tw,
+                height: th,
+                format,
+                bytes: encode(&current, format)?,
+            });
+            previous = Some(current);
+        }
+        out.reverse();
+        let bytes = big
+            .join()
+            .map_err(|_| ThumbnailError::Encode("encoding thread failed".into()))??;
         out.push(Thumbnail {
             box_size,
-            width: tw,
-            height: th,
+            width,
+            height,
             format,
-            bytes: encode(&current, format)?,
+            bytes,
         });
-    }
-    out.reverse();
-    Ok(out)
+        Ok(out)
+    })
 }
 
 /// Resizes with Lanczos3 (convolution sized to the reduction, so it also averages properly
@@ -709,9 +728,25 @@ fn resize(
     if src.width == width && src.height == height {
         return Ok(src);
     }
+    resized(resizer, &src, width, height)
+}
+
+/// As [`resize`], into a new raster (a copy when the size is already right).
+fn resized(
+    resizer: &mut fr::Resizer,
+    src: &Raster,
+    width: u32,
+    height: u32,
+) -> Result<Raster, ThumbnailError> {
     let layout = src.layout;
+    if src.width == width && src.height == height {
+        return Ok(Raster {
+            data: src.data.clone(),
+            ..*src
+        });
+    }
     let src_image =
-        fr::images::Image::from_vec_u8(src.width, src.height, src.data, layout.pixel_type())
+        fr::images::ImageRef::new(src.width, src.height, &src.data, layout.pixel_type())
             .map_err(encode_err)?;
     let mut dst = fr::images::Image::new(width, height, layout.pixel_type());
     let options =
