@@ -12,9 +12,10 @@
 //! decoding carries on serially, so the result never depends on the speculation: it is the
 //! same, bit for bit, for any number of segments.
 //!
-//! Each 8x8 block is reduced while it is decoded: every output sample is the mean of the
-//! full-size IDCT over a 2x2, 4x4 or 8x8 square of pixels, a linear function of the
-//! coefficients (`weights`), so most coefficients of a block cost a multiply-add or nothing.
+//! Each 8x8 block is reduced while it is decoded to s x s samples (s = 1, 2, 4), each the mean
+//! of the full-size IDCT over its square of 8/s x 8/s pixels, a linear function of the
+//! coefficients (`weights`): the Huffman loop stores each coefficient, and one pass per block
+//! weighs them into the s x s samples.
 //! The planes come back at their own resolution (chroma smaller when subsampled); the caller
 //! resizes each to the thumbnail.
 //!
@@ -222,7 +223,7 @@ impl Header {
             if id > 3 || class > 1 {
                 return Err(ReduceError::Invalid("bad Huffman table"));
             }
-            let table = Huffman::new(&counts, symbols, class == 1)?;
+            let table = Huffman::new(&counts, symbols)?;
             if class == 0 {
                 self.dc_tables[id] = Some(table);
             } else {
@@ -317,14 +318,12 @@ fn unstuff_in_place(data: &mut [u8], start: usize) -> usize {
     }
 }
 
-/// A Huffman table: 9-bit lookup, canonical decoding for longer codes, and for AC tables a
-/// lookup that also holds the coefficient when code and value fit in 9 bits together.
+/// A Huffman table: a lookup on the next `FAST_BITS` bits for the short codes (nearly all of
+/// them), canonical decoding for the longer ones.
 #[derive(Debug, Clone)]
 struct Huffman {
     /// `(length << 8) | symbol` for codes up to `FAST_BITS` long, 0 otherwise.
     lookup: Box<[u16; 1 << FAST_BITS]>,
-    /// AC only: `(value << 8) | (run << 4) | total_length`, 0 if not in one lookup.
-    fast_ac: Box<[i16; 1 << FAST_BITS]>,
     /// Largest code of each length (1..=16), left-aligned to 16 bits, or -1.
     maxcode: [i32; 18],
     /// Index into `symbols` of the first code of each length, minus that code.
@@ -332,12 +331,11 @@ struct Huffman {
     symbols: Vec<u8>,
 }
 
-const FAST_BITS: u32 = 11;
+const FAST_BITS: u32 = 10;
 
 impl Huffman {
-    fn new(counts: &[u8; 16], symbols: &[u8], ac: bool) -> Result<Huffman> {
+    fn new(counts: &[u8; 16], symbols: &[u8]) -> Result<Huffman> {
         let mut lookup = Box::new([0u16; 1 << FAST_BITS]);
-        let mut fast_ac = Box::new([0i16; 1 << FAST_BITS]);
         let mut maxcode = [-1i32; 18];
         let mut offset = [0i32; 17];
         let mut code: u32 = 0;
@@ -349,24 +347,11 @@ impl Huffman {
                 if code >= 1 << len {
                     return Err(ReduceError::Invalid("bad Huffman table"));
                 }
-                let symbol = symbols[k];
                 if len <= FAST_BITS {
                     let shift = FAST_BITS - len;
-                    for fill in 0..1u32 << shift {
-                        let index = ((code << shift) | fill) as usize;
-                        lookup[index] = ((len as u16) << 8) | u16::from(symbol);
-                        let (run, size) = (u32::from(symbol >> 4), u32::from(symbol & 15));
-                        if ac && size != 0 && len + size <= FAST_BITS {
-                            let bits =
-                                (index as u32 >> (FAST_BITS - len - size)) & ((1 << size) - 1);
-                            let value = extend(bits, size);
-                            if !(-128..=127).contains(&value) {
-                                continue; // would not fit beside run and length in an i16
-                            }
-                            fast_ac[index] =
-                                ((value << 8) | (run << 4) as i32 | (len + size) as i32) as i16;
-                        }
-                    }
+                    let first = (code << shift) as usize;
+                    lookup[first..first + (1 << shift)]
+                        .fill(((len as u16) << 8) | u16::from(symbols[k]));
                 }
                 code += 1;
                 k += 1;
@@ -379,7 +364,6 @@ impl Huffman {
         maxcode[17] = i32::MAX;
         Ok(Huffman {
             lookup,
-            fast_ac,
             maxcode,
             offset,
             symbols: symbols.to_vec(),
@@ -387,15 +371,13 @@ impl Huffman {
     }
 }
 
-/// JPEG's sign extension of a `size`-bit magnitude category value.
+/// JPEG's sign extension of a `size`-bit (1..=15) magnitude category value. Branch-free:
+/// the sign of a coefficient is a coin toss, and a branch on it would be mispredicted half
+/// the time.
+#[inline(always)]
 fn extend(bits: u32, size: u32) -> i32 {
-    if size == 0 {
-        0
-    } else if bits < 1 << (size - 1) {
-        bits as i32 - (1 << size) + 1
-    } else {
-        bits as i32
-    }
+    let negative = (bits >> (size - 1)) ^ 1; // top bit clear: negative
+    bits as i32 + ((negative as i32).wrapping_neg() & ((-1i32 << size) + 1))
 }
 
 /// Reads the unstuffed scan from any bit position, big-endian as JPEG writes it: a 64-bit
@@ -451,23 +433,12 @@ impl<'a> Bits<'a> {
         self.count -= n;
     }
 
+    /// The next Huffman code's length and symbol, not consumed; the buffer must hold 16 bits.
     #[inline(always)]
-    fn receive_extend(&mut self, size: u32) -> i32 {
-        if size == 0 {
-            return 0;
-        }
-        let bits = self.peek(size);
-        self.consume(size);
-        extend(bits, size)
-    }
-
-    /// One Huffman symbol; the buffer must hold 16 bits.
-    #[inline(always)]
-    fn symbol(&mut self, table: &Huffman) -> Result<u8> {
+    fn code(&self, table: &Huffman) -> Result<(u32, u8)> {
         let entry = table.lookup[self.peek(FAST_BITS) as usize];
         if entry != 0 {
-            self.consume(u32::from(entry >> 8));
-            return Ok(entry as u8);
+            return Ok((u32::from(entry >> 8), entry as u8));
         }
         let code = self.peek(16) as i32;
         let mut len = FAST_BITS as usize + 1;
@@ -478,12 +449,25 @@ impl<'a> Bits<'a> {
             return Err(ReduceError::Invalid("bad Huffman code"));
         }
         let index = (code >> (16 - len)) + table.offset[len];
-        self.consume(len as u32);
-        table
-            .symbols
-            .get(index as usize)
-            .copied()
-            .ok_or(ReduceError::Invalid("bad Huffman code"))
+        match table.symbols.get(index as usize) {
+            Some(&symbol) => Ok((len as u32, symbol)),
+            None => Err(ReduceError::Invalid("bad Huffman code")),
+        }
+    }
+
+    /// A Huffman code and the `symbol & 15` value bits after it, as (symbol, value); the
+    /// buffer must hold 32 bits.
+    #[inline(always)]
+    fn coded_value(&mut self, table: &Huffman) -> Result<(u8, i32)> {
+        let (len, symbol) = self.code(table)?;
+        let size = u32::from(symbol & 15);
+        if size == 0 {
+            self.consume(len);
+            return Ok((symbol, 0));
+        }
+        let bits = ((self.buf << len) >> (64 - size)) as u32;
+        self.consume(len + size);
+        Ok((symbol, extend(bits, size)))
     }
 }
 
@@ -514,9 +498,6 @@ fn weights(s: usize) -> [[f32; 8]; 4] {
     w
 }
 
-/// The row of `Block::rows` that coefficients outside the reduced block are added to.
-const DISCARD_ROW: usize = 8;
-
 /// Fixed-point fraction bits of the stored AC part of each sample.
 const FRACTION: u32 = 8;
 
@@ -528,10 +509,10 @@ struct ComponentPlan<'h> {
     /// DC quantiser times the DC weight, in fixed point: `DC * dc_scale` is its share of each
     /// sample. Exact: the DC weight squared is 1/8.
     dc_scale: i32,
-    /// Per zig-zag index: the row `v` and `q * w[j][u]` for each output column `j`. A
-    /// coefficient that does not reach the reduced block goes to the discard row with zero
-    /// weights: a branch on it would be mispredicted as often as not.
-    ac: [(usize, [f32; 4]); 64],
+    /// Per zig-zag index k = (v, u): what the quantised coefficient adds to each sample
+    /// `i * s + j` of the reduced block, `q[k] * w[i][v] * w[j][u]` (zero where it adds
+    /// nothing: multiplying by zero is cheaper than a branch mispredicted half the time).
+    ac: Vec<[f32; 16]>,
 }
 
 /// Where blocks go: the MCU structure and the output planes' sizes.
@@ -539,7 +520,6 @@ struct ComponentPlan<'h> {
 struct Layout<'h> {
     header: &'h Header,
     scale: usize,
-    weights: [[f32; 8]; 4],
     plans: Vec<ComponentPlan<'h>>,
     mcus_x: usize,
     mcus_y: usize,
@@ -576,15 +556,12 @@ impl<'h> Layout<'h> {
                 .as_ref()
                 .ok_or(missing.clone())?;
             let ac_table = header.ac_tables[c.ac_table].as_ref().ok_or(missing)?;
-            let mut ac = [(DISCARD_ROW, [0f32; 4]); 64];
+            let mut ac = vec![[0f32; 16]; 64];
             for (k, entry) in ac.iter_mut().enumerate().skip(1) {
                 let (v, u) = (NATURAL[k] / 8, NATURAL[k] % 8);
-                let reaches = weights[..scale].iter().any(|r| r[v] != 0.0)
-                    && weights[..scale].iter().any(|r| r[u] != 0.0);
-                if reaches {
-                    entry.0 = v;
-                    for (j, c) in entry.1.iter_mut().enumerate().take(scale) {
-                        *c = f32::from(quant[k]) * weights[j][u];
+                for i in 0..scale {
+                    for j in 0..scale {
+                        entry[i * scale + j] = f32::from(quant[k]) * weights[i][v] * weights[j][u];
                     }
                 }
             }
@@ -612,7 +589,6 @@ impl<'h> Layout<'h> {
         Ok(Layout {
             header,
             scale,
-            weights,
             plans,
             mcus_x,
             mcus_y,
@@ -873,8 +849,7 @@ impl Scan<'_> {
             let begin = state;
             for (b, &(ci, _, _)) in layout.blocks.iter().enumerate() {
                 let out = &mut samples[b * s2..(b + 1) * s2];
-                let mut result =
-                    block.decode(&mut bits, layout, &layout.plans[ci], &mut state.dc[ci], out);
+                let mut result = block.decode(&mut bits, &layout.plans[ci], &mut state.dc[ci], out);
                 if result.is_ok() && bits.pos() > self.bits {
                     result = Err(ReduceError::Invalid("data cut short"));
                 }
@@ -909,15 +884,17 @@ impl Scan<'_> {
 /// One block's decoding into its reduced samples.
 struct Block {
     scale: usize,
-    /// `rows[v][j]`: sum over u of F[v][u] * w[j][u], for the rows touched (bit v of `touched`).
-    rows: [[f32; 4]; 9],
+    /// The block's AC coefficients by zig-zag index (zero past the last one decoded): the
+    /// Huffman loop only stores them, and `reduce` weighs them all in one pass, so no
+    /// coefficient waits on the previous one's arithmetic.
+    coefficients: [f32; 64],
 }
 
 impl Block {
     fn new(scale: usize) -> Block {
         Block {
             scale,
-            rows: [[0.0; 4]; 9],
+            coefficients: [0.0; 64],
         }
     }
 
@@ -925,82 +902,66 @@ impl Block {
     fn decode(
         &mut self,
         bits: &mut Bits<'_>,
-        layout: &Layout<'_>,
         plan: &ComponentPlan<'_>,
         dc_pred: &mut i32,
         out: &mut [i32],
     ) -> Result<()> {
         let (dc_table, ac_table) = (plan.dc_table, plan.ac_table);
         bits.refill();
-        let size = u32::from(bits.symbol(dc_table)?);
+        let (size, diff) = bits.coded_value(dc_table)?;
         if size > 11 {
             return Err(ReduceError::Invalid("bad DC value"));
         }
-        *dc_pred = dc_pred.wrapping_add(bits.receive_extend(size));
-        // Bit v: row v has a coefficient; bit 8: the discard row.
-        let mut touched = 0u16;
+        *dc_pred = dc_pred.wrapping_add(diff);
+        let mut last = 0;
         let mut k = 1usize;
         while k < 64 {
             if bits.count < 32 {
                 bits.refill();
             }
-            let fast = ac_table.fast_ac[bits.peek(FAST_BITS) as usize];
-            let (zigzag, value);
-            if fast != 0 {
-                bits.consume((fast & 15) as u32);
-                k += ((fast >> 4) & 15) as usize;
-                zigzag = k;
-                value = i32::from(fast >> 8);
-            } else {
-                let rs = bits.symbol(ac_table)?;
-                let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
-                if size == 0 {
-                    if run == 15 {
-                        k += 16;
-                        continue;
-                    }
-                    break; // end of block
+            let (rs, value) = bits.coded_value(ac_table)?;
+            if rs & 15 == 0 {
+                if rs == 0xF0 {
+                    k += 16; // sixteen zeros
+                    continue;
                 }
-                k += run;
-                zigzag = k;
-                value = bits.receive_extend(size);
+                break; // end of block
             }
-            if zigzag > 63 {
+            k += usize::from(rs >> 4);
+            if k > 63 {
                 return Err(ReduceError::Invalid("coefficient out of the block"));
             }
-            let (v, column) = &plan.ac[zigzag & 63];
-            let row = &mut self.rows[*v];
-            let value = value as f32;
-            for j in 0..4 {
-                row[j] += value * column[j];
-            }
-            touched |= 1 << v;
+            self.coefficients[k] = value as f32;
+            last = k;
             k += 1;
         }
         if k > 64 {
             return Err(ReduceError::Invalid("coefficient out of the block"));
         }
-        let s = self.scale;
-        if touched & 0xFF == 0 {
-            out.fill(0);
-            self.rows[DISCARD_ROW] = [0.0; 4];
-            return Ok(());
+        match self.scale {
+            2 => self.reduce::<4>(last, &plan.ac, out),
+            4 => self.reduce::<16>(last, &plan.ac, out),
+            // At 1/8 a block is its DC: every AC weight is zero.
+            _ => out.fill(0),
         }
-        for i in 0..s {
-            let mut acc = [0f32; 4];
-            for (&w, row) in layout.weights[i].iter().zip(&self.rows) {
-                for (a, &r) in acc.iter_mut().zip(row) {
-                    *a += w * r;
-                }
-            }
-            for j in 0..s {
-                // Rounded half away from zero; `as` saturates, and is not a libm call.
-                let x = acc[j] * (1 << FRACTION) as f32;
-                out[i * s + j] = (x + 0.5f32.copysign(x)) as i32;
-            }
-        }
-        self.rows = [[0.0; 4]; 9];
         Ok(())
+    }
+
+    /// The AC part of the `N` = s x s samples, in fixed point; clears the coefficients.
+    #[inline(always)]
+    fn reduce<const N: usize>(&mut self, last: usize, weights: &[[f32; 16]], out: &mut [i32]) {
+        let mut acc = [0f32; N];
+        for (c, w) in self.coefficients[1..=last].iter().zip(&weights[1..=last]) {
+            for (a, w) in acc.iter_mut().zip(w) {
+                *a += c * w;
+            }
+        }
+        self.coefficients[1..=last].fill(0.0);
+        for (o, a) in out.iter_mut().zip(acc) {
+            // Rounded half away from zero; `as` saturates, and is not a libm call.
+            let x = a * (1 << FRACTION) as f32;
+            *o = (x + 0.5f32.copysign(x)) as i32;
+        }
     }
 }
 

@@ -1,11 +1,18 @@
 //! Thumbnails for stored images: four boxes (64, 128, 512, 1080), EXIF orientation applied,
 //! JPEG (q85, baseline, 4:2:0) for opaque images and PNG (RGBA/LA) for images with transparency.
 //!
-//! JPEG is decoded with libjpeg-turbo's decoder (the `mozjpeg` crate, built from C source by
-//! the `cc` crate, no SIMD/nasm) because its DCT-domain scaling supports every N/8 factor and
-//! its progressive decoder was the fastest available here; everything else goes through
-//! `image` with decoder limits. The 1080 thumbnail is resized from the decoded image and each
-//! smaller one from the previous result. Everything is single-threaded and deterministic.
+//! JPEG decoding, where nearly all the time goes, uses the cores there are:
+//! - a large baseline JPEG (grey or YCbCr, no restart markers) is decoded by `reduced_jpeg`,
+//!   straight to 1/2, 1/4 or 1/8 scale, its scan split across threads;
+//! - a large progressive YCbCr JPEG is split into its luma scans and its chroma scans
+//!   (`progressive_split`), decoded by two libjpeg decoders at once;
+//! - everything else JPEG, and any file those two refuse, is decoded whole by libjpeg-turbo's
+//!   decoder (the `mozjpeg` crate, built from C source by the `cc` crate, no SIMD/nasm) with
+//!   its DCT-domain scaling (any N/8), which also gives the verdict on broken files.
+//!
+//! Other formats go through `image` with decoder limits. The 1080 thumbnail is resized from
+//! the decoded image and each smaller one from the previous result; the 1080 one is encoded
+//! on a second thread meanwhile. The output does not depend on the number of threads.
 
 use std::cell::Cell;
 use std::fmt;
@@ -16,7 +23,7 @@ use std::path::Path;
 
 use fast_image_resize as fr;
 
-use super::reduced_jpeg;
+use super::{progressive_split, reduced_jpeg};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageBuffer, ImageDecoder, ImageEncoder, ImageFormat, ImageReader};
@@ -147,7 +154,7 @@ fn make_thumbnails_from_reader<R: BufRead + Seek>(
         .map_err(|_| ThumbnailError::Decode("unrecognised image format".into()))?;
     let decode = tracing::info_span!("image.decode", image.format = ?format).entered();
     let decoded = match format {
-        ImageFormat::Jpeg => match decode_reduced_jpeg(&mut reader, &bounds, facts) {
+        ImageFormat::Jpeg => match decode_jpeg_in_parallel(&mut reader, &bounds, facts) {
             Some(decoded) => decoded,
             None => {
                 reader.rewind().map_err(decode_err)?;
@@ -318,16 +325,17 @@ fn jpeg_scale_numerator(width: u32, height: u32) -> u8 {
         .unwrap_or(8)
 }
 
-/// The fast path for common large JPEGs (`reduced_jpeg`): baseline, grey or YCbCr, reduced
-/// by 1/2, 1/4 or 1/8 to cover the 1080 box, large enough to split across cores. `None` for
-/// everything else, and for any error: libjpeg then decodes the file and has the last word
-/// on whether it is broken.
-fn decode_reduced_jpeg<R: BufRead>(
+/// The fast paths for large JPEGs, both using more than one core: a baseline file goes to
+/// `reduced_jpeg`, a progressive one is decoded in two halves (`progressive_split`). `None`
+/// for everything else, and for any error: libjpeg then decodes the file whole and has the
+/// last word on whether it is broken.
+fn decode_jpeg_in_parallel<R: BufRead>(
     reader: &mut R,
     bounds: &Bounds,
     facts: &SourceFacts,
 ) -> Option<Decoded> {
-    if facts.has_alpha {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if facts.has_alpha || threads < 2 {
         return None;
     }
     let mut data = Vec::new();
@@ -335,7 +343,20 @@ fn decode_reduced_jpeg<R: BufRead>(
         .take(bounds.max_alloc.saturating_add(1))
         .read_to_end(&mut data)
         .ok()?;
-    let header = reduced_jpeg::Header::parse(&data).ok()?;
+    match reduced_jpeg::Header::parse(&data) {
+        Ok(header) => decode_reduced_jpeg(header, data, bounds, threads),
+        Err(_) => decode_progressive_halves(&data, bounds),
+    }
+}
+
+/// A baseline JPEG, grey or YCbCr, reduced by 1/2, 1/4 or 1/8 to cover the 1080 box, when
+/// its scan is large enough to split across threads.
+fn decode_reduced_jpeg(
+    header: reduced_jpeg::Header,
+    data: Vec<u8>,
+    bounds: &Bounds,
+    threads: usize,
+) -> Option<Decoded> {
     let (w, h) = (header.width, header.height);
     bounds.check(w, h).ok()?;
     let scale = match jpeg_scale_numerator(w, h) {
@@ -344,7 +365,6 @@ fn decode_reduced_jpeg<R: BufRead>(
         3 | 4 => 4,
         _ => return None, // little to gain over libjpeg's own N/8 scaling
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     if header.segments(data.len(), threads) < 2 {
         return None;
     }
@@ -358,6 +378,50 @@ fn decode_reduced_jpeg<R: BufRead>(
         pixels: Pixels::Planes(planes),
         full_width: w,
         full_height: h,
+    })
+}
+
+/// A progressive YCbCr JPEG as two files, luma scans and chroma scans, decoded by libjpeg
+/// on two threads; Y comes from the first, Cb and Cr from the second.
+fn decode_progressive_halves(data: &[u8], bounds: &Bounds) -> Option<Decoded> {
+    // Below this a thread is not worth it.
+    const MIN_BYTES: usize = 256 * 1024;
+    if data.len() < MIN_BYTES {
+        return None;
+    }
+    let [luma, chroma] = progressive_split::split_luma_chroma(data)?;
+    // Each decoder holds every component's coefficients: the memory limit is shared.
+    let half = Bounds {
+        max_alloc: bounds.max_alloc / 2,
+        ..*bounds
+    };
+    let decode = |file: &[u8]| match decode_jpeg(Cursor::new(file), &half, false) {
+        Ok(Decoded {
+            pixels: Pixels::Raster(raster),
+            full_width,
+            full_height,
+        }) if raster.layout == Layout::Ycc8 => Some((raster, full_width, full_height)),
+        _ => None, // an error, or not YCbCr after all (Adobe RGB): decoded whole instead
+    };
+    let (luma, chroma) = std::thread::scope(|scope| {
+        let chroma = scope.spawn(|| decode(&chroma));
+        (decode(&luma), chroma.join().ok().flatten())
+    });
+    let ((mut raster, full_width, full_height), (chroma, ..)) = (luma?, chroma?);
+    if chroma.data.len() != raster.data.len() {
+        return None;
+    }
+    for (y, c) in raster
+        .data
+        .chunks_exact_mut(3)
+        .zip(chroma.data.chunks_exact(3))
+    {
+        y[1..].copy_from_slice(&c[1..]);
+    }
+    Some(Decoded {
+        pixels: Pixels::Raster(raster),
+        full_width,
+        full_height,
     })
 }
 
@@ -1239,7 +1303,7 @@ mod tests {
         let f = facts(w, h, false);
         let bounds = Bounds::new(&f, &Limits::default());
         let mut reader = Cursor::new(jpeg.as_slice());
-        let Some(reduced) = decode_reduced_jpeg(&mut reader, &bounds, &f) else {
+        let Some(reduced) = decode_jpeg_in_parallel(&mut reader, &bounds, &f) else {
             panic!(
                 "a {} byte baseline JPEG should take the split path",
                 jpeg.len()
@@ -1281,6 +1345,38 @@ mod tests {
                 12
             ));
         }
+    }
+
+    #[test]
+    fn large_progressive_jpeg_decoded_in_two_halves_is_the_whole_decode() {
+        let (w, h) = (1800, 1200);
+        let img = noisy_halves(w, h);
+        let mut jpeg = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+        encoder.set_progressive(true);
+        encoder
+            .encode(
+                img.as_raw(),
+                w as u16,
+                h as u16,
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .unwrap();
+        let f = facts(w, h, false);
+        let bounds = Bounds::new(&f, &Limits::default());
+        let halves = decode_progressive_halves(&jpeg, &bounds).expect("split path");
+        let whole = decode_jpeg(Cursor::new(jpeg.as_slice()), &bounds, false).unwrap();
+        let (Pixels::Raster(a), Pixels::Raster(b)) = (&halves.pixels, &whole.pixels) else {
+            panic!("rasters expected");
+        };
+        assert_eq!((a.width, a.height, a.layout), (b.width, b.height, b.layout));
+        assert!(
+            a.data == b.data,
+            "the halves give the whole image, bit for bit"
+        );
+        let t = thumbnails_from(halves, &f).unwrap();
+        assert_eq!(t, thumbs(&jpeg, &f));
+        assert_eq!(t, thumbnails_from(whole, &f).unwrap());
     }
 
     #[test]
