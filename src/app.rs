@@ -65,7 +65,7 @@ impl App {
             thumbnail_slots: tokio::sync::Semaphore::new(cores),
             thumbnail_limits: crate::media::thumbnails::Limits {
                 max_pixels: config.max_image_pixels,
-                ..Default::default()
+                max_alloc: config.max_image_memory,
             },
             commands: database.command_bus(),
             events: database.event_log(),

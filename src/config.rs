@@ -57,6 +57,11 @@ pub struct Config {
     #[arg(long, env = "MEDIASTORE_MAX_IMAGE_PIXELS", default_value_t = SizeLimits::default().image_pixels, global = true)]
     pub max_image_pixels: u64,
 
+    /// Most memory one image's decoding may allocate, in bytes (decoded pixels, JPEG
+    /// coefficients); an image needing more is refused.
+    #[arg(long, env = "MEDIASTORE_MAX_IMAGE_MEMORY", default_value_t = crate::media::thumbnails::Limits::default().max_alloc, global = true)]
+    pub max_image_memory: u64,
+
     /// Largest video upload, in bytes.
     #[arg(long, env = "MEDIASTORE_MAX_VIDEO_BYTES", default_value_t = SizeLimits::default().video, global = true)]
     pub max_video_bytes: u64,

@@ -61,6 +61,7 @@ pub fn config(data_dir: &Path, database_url: Option<String>) -> Config {
         max_audio_bytes: limits.audio,
         max_video_bytes: limits.video,
         max_image_pixels: limits.image_pixels,
+        max_image_memory: mediastore::media::thumbnails::Limits::default().max_alloc,
     }
 }
 

@@ -14,6 +14,7 @@ on_both_backends!(
     an_image_has_exactly_the_image_keys,
     a_decompression_bomb_is_refused_quickly_and_the_server_stays_up,
     a_truncated_image_is_refused,
+    an_image_needing_more_memory_than_allowed_is_refused,
 );
 
 const KNOWN_UNDECODABLE: [&str; 1] = ["gif_overhang.gif"];
@@ -112,6 +113,25 @@ async fn a_decompression_bomb_is_refused_quickly_and_the_server_stays_up(backend
     assert!(app.blob_files().is_empty());
     assert_eq!(
         app.uploaded("fine.png", fixtures::palette_png(20, 10))
+            .await["width"],
+        20
+    );
+}
+
+async fn an_image_needing_more_memory_than_allowed_is_refused(backend: Backend) {
+    // MEDIASTORE_MAX_IMAGE_MEMORY: 400 x 400 pixels decode to more than 100,000 bytes.
+    let app = TestApp::spawn_with(backend, |config| config.max_image_memory = 100_000).await;
+    let response = app.upload("big.png", fixtures::palette_png(400, 400)).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    let error = body["error"].as_str().expect("error");
+    assert!(error.contains("limit 100000"), "{body}");
+    assert!(
+        app.blob_files().is_empty(),
+        "nothing kept of a refused upload"
+    );
+    assert_eq!(
+        app.uploaded("small.png", fixtures::palette_png(20, 10))
             .await["width"],
         20
     );
