@@ -1090,15 +1090,16 @@ mod tests {
         }
     }
 
+    /// Noisy enough for a scan of several 256 KiB segments.
+    fn large_jpeg() -> Vec<u8> {
+        let (w, h) = (1600, 1200);
+        let rgb = photo(w, h, 60);
+        encode(&rgb, w, h, jpeg_encoder::SamplingFactor::R_4_2_0)
+    }
+
     #[test]
     fn split_decoding_gives_the_same_planes_as_one_thread() {
-        let (w, h) = (1600, 1200);
-        let jpeg = encode(
-            &photo(w, h, 60),
-            w,
-            h,
-            jpeg_encoder::SamplingFactor::R_4_2_0,
-        );
+        let jpeg = large_jpeg();
         let header = Header::parse(&jpeg).unwrap();
         assert!(header.segments(jpeg.len(), 4) >= 3, "{} bytes", jpeg.len());
         let one = decode(&jpeg, 2, 1).unwrap();
@@ -1112,13 +1113,7 @@ mod tests {
 
     #[test]
     fn broken_files_are_errors_never_panics() {
-        let (w, h) = (1600, 1200);
-        let jpeg = encode(
-            &photo(w, h, 60),
-            w,
-            h,
-            jpeg_encoder::SamplingFactor::R_4_2_0,
-        );
+        let jpeg = large_jpeg();
         let header = Header::parse(&jpeg).unwrap();
         // Truncated anywhere in the scan, on one thread or several.
         for cut in [header.scan_start + 10, jpeg.len() / 2, jpeg.len() - 200] {
