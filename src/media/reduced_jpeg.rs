@@ -274,6 +274,21 @@ impl Header {
         segment_count(file_len.saturating_sub(self.scan_start), threads)
     }
 
+    /// The most memory `decode` may allocate for a `file_len`-byte file: the file, the planes,
+    /// and for every segment room for every MCU (a speculative segment decoding garbage may
+    /// record as many as the image has), its start state, DC values and samples, twice over
+    /// since a vector grows by doubling.
+    pub fn memory_needed(&self, file_len: usize, scale: usize, threads: usize) -> Result<u64> {
+        let layout = Layout::new(self, scale)?;
+        let blocks = layout.blocks.len() as u64;
+        let per_mcu =
+            std::mem::size_of::<State>() as u64 + blocks * 4 * (1 + (scale * scale) as u64);
+        let segments = self.segments(file_len, threads) as u64;
+        let planes: u64 = layout.sizes.iter().map(|&(w, h)| (w * h) as u64).sum();
+        let segments = 2 * segments * layout.mcus() as u64 * per_mcu;
+        Ok(file_len as u64 + PADDING as u64 + segments + planes)
+    }
+
     /// Decodes the image to `scale`/8 (1, 2 or 4) of each component's resolution, using up
     /// to `threads` threads. `data` is the whole file (it is overwritten: the scan data is
     /// unstuffed in place).

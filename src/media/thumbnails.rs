@@ -368,11 +368,8 @@ fn decode_reduced_jpeg(
     if header.segments(data.len(), threads) < 2 {
         return None;
     }
-    // The segments' reduced blocks (4-byte samples), each thread's share and some overlap.
-    let samples = u64::from(w) * u64::from(h) * 3 * (scale * scale) as u64 / 64;
-    bounds
-        .check_alloc(data.len() as u64 + samples * 4 * 2, "reduced JPEG")
-        .ok()?;
+    let memory = header.memory_needed(data.len(), scale, threads).ok()?;
+    bounds.check_alloc(memory, "reduced JPEG").ok()?;
     let planes = header.decode(data, scale, threads).ok()?;
     Some(Decoded {
         pixels: Pixels::Planes(planes),
@@ -1322,6 +1319,22 @@ mod tests {
             thumbs(&jpeg, &f),
             "make_thumbnails takes the split path"
         );
+        // Short of the memory it may need, the split path stands aside for libjpeg.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let header = reduced_jpeg::Header::parse(&jpeg).unwrap();
+        let needed = header.memory_needed(jpeg.len(), 4, threads).unwrap();
+        let tight = Bounds {
+            max_alloc: needed - 1,
+            ..Bounds::new(&f, &Limits::default())
+        };
+        let mut reader = Cursor::new(jpeg.as_slice());
+        assert!(decode_jpeg_in_parallel(&mut reader, &tight, &f).is_none());
+        let enough = Bounds {
+            max_alloc: needed,
+            ..tight
+        };
+        let mut reader = Cursor::new(jpeg.as_slice());
+        assert!(decode_jpeg_in_parallel(&mut reader, &enough, &f).is_some());
         for (a, b) in decode_all(&ours).iter().zip(decode_all(&theirs)) {
             let (a, b) = (a.to_rgb8(), b.to_rgb8());
             let total: u64 = a
