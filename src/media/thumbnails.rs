@@ -158,7 +158,7 @@ fn make_thumbnails_from_reader<R: BufRead + Seek>(
             Some(decoded) => decoded,
             None => {
                 reader.rewind().map_err(decode_err)?;
-                decode_jpeg(reader, &bounds, facts.has_alpha)?
+                decode_jpeg(reader, &bounds, facts.has_alpha, JpegPart::Whole)?
             }
         },
         ImageFormat::Png
@@ -392,28 +392,27 @@ fn decode_progressive_halves(data: &[u8], bounds: &Bounds) -> Option<Decoded> {
         max_alloc: bounds.max_alloc / 2,
         ..*bounds
     };
-    let decode = |file: &[u8]| match decode_jpeg(Cursor::new(file), &half, false) {
-        Ok(Decoded {
-            pixels: Pixels::Raster(raster),
-            full_width,
-            full_height,
-        }) if raster.layout == Layout::Ycc8 => Some((raster, full_width, full_height)),
-        _ => None, // an error, or not YCbCr after all (Adobe RGB): decoded whole instead
+    let decode = |file: &[u8], part, layout| {
+        match decode_jpeg(Cursor::new(file), &half, false, part) {
+            Ok(Decoded {
+                pixels: Pixels::Raster(raster),
+                full_width,
+                full_height,
+            }) if raster.layout == layout => Some((raster, full_width, full_height)),
+            _ => None, // an error, or not YCbCr after all (Adobe RGB): decoded whole instead
+        }
     };
     let (luma, chroma) = std::thread::scope(|scope| {
-        let chroma = scope.spawn(|| decode(&chroma));
-        (decode(&luma), chroma.join().ok().flatten())
+        let chroma = scope.spawn(|| decode(&chroma, JpegPart::Chroma, Layout::Ycc8));
+        let luma = decode(&luma, JpegPart::Luma, Layout::L8);
+        (luma, chroma.join().ok().flatten())
     });
-    let ((mut raster, full_width, full_height), (chroma, ..)) = (luma?, chroma?);
-    if chroma.data.len() != raster.data.len() {
+    let ((luma, full_width, full_height), (mut raster, ..)) = (luma?, chroma?);
+    if raster.data.len() != luma.data.len() * 3 {
         return None;
     }
-    for (y, c) in raster
-        .data
-        .chunks_exact_mut(3)
-        .zip(chroma.data.chunks_exact(3))
-    {
-        y[1..].copy_from_slice(&c[1..]);
+    for (ycc, &y) in raster.data.chunks_exact_mut(3).zip(&luma.data) {
+        ycc[0] = y;
     }
     Some(Decoded {
         pixels: Pixels::Raster(raster),
@@ -476,16 +475,29 @@ fn resize_planes(
     }
 }
 
+/// What of a JPEG libjpeg is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JpegPart {
+    /// The image.
+    Whole,
+    /// The luma file of a progressive split: Y only, as grey (libjpeg then skips the other
+    /// components), and no block smoothing (which the missing chroma would switch on).
+    Luma,
+    /// The chroma file: YCbCr (Cb and Cr are used), no block smoothing.
+    Chroma,
+}
+
 fn decode_jpeg<R: BufRead>(
     reader: R,
     bounds: &Bounds,
     has_alpha: bool,
+    part: JpegPart,
 ) -> Result<Decoded, ThumbnailError> {
     let hit_eof = Cell::new(false);
     // libjpeg reports fatal errors by unwinding out of its error_exit callback (the mozjpeg
     // crate's design); catch_unwind turns that into an Err. Needs panic = "unwind".
     let result = catch_unwind(AssertUnwindSafe(|| {
-        decode_jpeg_inner(reader, bounds, has_alpha, &hit_eof)
+        decode_jpeg_inner(reader, bounds, has_alpha, part, &hit_eof)
     }));
     let decoded = match result {
         Ok(r) => r?,
@@ -510,6 +522,7 @@ fn decode_jpeg_inner<R: BufRead>(
     reader: R,
     bounds: &Bounds,
     has_alpha: bool,
+    part: JpegPart,
     hit_eof: &Cell<bool>,
 ) -> Result<Decoded, ThumbnailError> {
     use mozjpeg::{ColorSpace, Marker};
@@ -539,9 +552,14 @@ fn decode_jpeg_inner<R: BufRead>(
         .markers()
         .any(|m| m.marker == Marker::APP(14) && m.data.starts_with(b"Adobe"));
     dec.scale(jpeg_scale_numerator(w, h));
+    if part != JpegPart::Whole {
+        dec.do_block_smoothing(false);
+    }
 
+    // The luma half of a progressive split is read as grey: that is the Y channel, untouched.
+    let luma_only = part == JpegPart::Luma && dec.color_space() == ColorSpace::JCS_YCbCr;
     let raster = match dec.color_space() {
-        ColorSpace::JCS_GRAYSCALE => {
+        space if luma_only || space == ColorSpace::JCS_GRAYSCALE => {
             let mut s = dec.grayscale().map_err(decode_err)?;
             let (ow, oh) = (s.width(), s.height());
             bounds.check_alloc((ow * oh) as u64, "decoded image")?;
@@ -1276,6 +1294,10 @@ mod tests {
         }
     }
 
+    fn libjpeg_whole(jpeg: &[u8], bounds: &Bounds) -> Decoded {
+        decode_jpeg(Cursor::new(jpeg), bounds, false, JpegPart::Whole).unwrap()
+    }
+
     /// Two halves of flat colour, with noise on top so that the scan is large enough to be
     /// split across threads.
     fn noisy_halves(w: u32, h: u32) -> RgbImage {
@@ -1310,7 +1332,7 @@ mod tests {
             panic!("planes expected");
         };
         assert_eq!((planes[0].width, planes[0].height), (1500, 850));
-        let libjpeg = decode_jpeg(Cursor::new(jpeg.as_slice()), &bounds, false).unwrap();
+        let libjpeg = libjpeg_whole(&jpeg, &bounds);
         let ours = thumbnails_from(reduced, &f).unwrap();
         let theirs = thumbnails_from(libjpeg, &f).unwrap();
         assert_eq!(sizes(&ours), sizes(&theirs));
@@ -1378,7 +1400,7 @@ mod tests {
         let f = facts(w, h, false);
         let bounds = Bounds::new(&f, &Limits::default());
         let halves = decode_progressive_halves(&jpeg, &bounds).expect("split path");
-        let whole = decode_jpeg(Cursor::new(jpeg.as_slice()), &bounds, false).unwrap();
+        let whole = libjpeg_whole(&jpeg, &bounds);
         let (Pixels::Raster(a), Pixels::Raster(b)) = (&halves.pixels, &whole.pixels) else {
             panic!("rasters expected");
         };
