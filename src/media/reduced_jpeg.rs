@@ -528,6 +528,9 @@ struct ComponentPlan<'h> {
     /// `i * s + j` of the reduced block, `q[k] * w[i][v] * w[j][u]` (zero where it adds
     /// nothing: multiplying by zero is cheaper than a branch mispredicted half the time).
     ac: Vec<[f32; 16]>,
+    /// The zig-zag indices whose weights are not all zero, ascending: the only ones the
+    /// per-block pass needs to visit (25 of 63 at 1/4 scale).
+    reaching: Vec<usize>,
 }
 
 /// Where blocks go: the MCU structure and the output planes' sizes.
@@ -580,9 +583,13 @@ impl<'h> Layout<'h> {
                     }
                 }
             }
+            let reaching = (1..64)
+                .filter(|&k| ac[k].iter().any(|&w| w != 0.0))
+                .collect();
             plans.push(ComponentPlan {
                 dc_table,
                 ac_table,
+                reaching,
                 dc_scale: i32::from(quant[0]) << (FRACTION - 3),
                 ac,
             });
@@ -954,8 +961,8 @@ impl Block {
             return Err(ReduceError::Invalid("coefficient out of the block"));
         }
         match self.scale {
-            2 => self.reduce::<4>(last, &plan.ac, out),
-            4 => self.reduce::<16>(last, &plan.ac, out),
+            2 => self.reduce::<4>(last, plan, out),
+            4 => self.reduce::<16>(last, plan, out),
             // At 1/8 a block is its DC: every AC weight is zero.
             _ => out.fill(0),
         }
@@ -964,10 +971,11 @@ impl Block {
 
     /// The AC part of the `N` = s x s samples, in fixed point; clears the coefficients.
     #[inline(always)]
-    fn reduce<const N: usize>(&mut self, last: usize, weights: &[[f32; 16]], out: &mut [i32]) {
+    fn reduce<const N: usize>(&mut self, last: usize, plan: &ComponentPlan<'_>, out: &mut [i32]) {
         let mut acc = [0f32; N];
-        for (c, w) in self.coefficients[1..=last].iter().zip(&weights[1..=last]) {
-            for (a, w) in acc.iter_mut().zip(w) {
+        for &k in plan.reaching.iter().take_while(|&&k| k <= last) {
+            let c = self.coefficients[k];
+            for (a, w) in acc.iter_mut().zip(&plan.ac[k]) {
                 *a += c * w;
             }
         }
