@@ -310,6 +310,10 @@ impl Header {
 
 const PADDING: usize = 512;
 
+/// Room to leave after a file's bytes in the vector given to [`Header::decode`], so that
+/// padding the scan does not reallocate (and copy) the whole file.
+pub const SPARE_CAPACITY: usize = PADDING;
+
 /// Removes the 0x00 stuffed after every 0xFF of the scan starting at `start`, moving the scan
 /// data to the front of `data[start..]`; stops at the first marker. Returns the scan's length.
 fn unstuff_in_place(data: &mut [u8], start: usize) -> usize {
