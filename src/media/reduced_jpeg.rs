@@ -2,7 +2,8 @@
 //! across cores.
 //!
 //! Why: for a thumbnail of a large JPEG nearly all the time goes into Huffman decoding, which
-//! libjpeg does on one core (there is no other way into a stream without restart markers).
+//! libjpeg does on one core. A scan with restart markers splits exactly at them; one without
+//! has no marked way in.
 //! Here the entropy-coded data is cut into one segment per core and each segment is decoded
 //! from its cut on speculation. JPEG's Huffman codes resynchronise within a few blocks, so
 //! where one segment's decoding (from the true start) reaches an MCU boundary at the same bit
@@ -20,7 +21,7 @@
 //! resizes each to the thumbnail.
 //!
 //! Only what is common and simple is handled: 8-bit baseline or extended Huffman, one
-//! interleaved scan, grey or YCbCr, no restart markers. Anything else, and any error, is
+//! interleaved scan, grey or YCbCr. Anything else, and any error, is
 //! [`Unsupported`] or [`Invalid`]: the caller then uses libjpeg, which gives the verdict on
 //! broken files, so this module never decides whether an upload is acceptable.
 //!
@@ -32,7 +33,7 @@ use std::f32::consts::PI;
 /// Why a JPEG is not decoded here (the caller falls back to libjpeg either way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReduceError {
-    /// A valid file this decoder does not handle (progressive, CMYK, restart markers...).
+    /// A valid file this decoder does not handle (progressive, CMYK, 12-bit...).
     Unsupported(&'static str),
     /// The data is broken: truncated, a bad Huffman code, a table missing.
     Invalid(&'static str),
@@ -69,6 +70,8 @@ pub struct Header {
     ac_tables: [Option<Huffman>; 4],
     /// Byte offset of the entropy-coded data of the (only) scan.
     scan_start: usize,
+    /// MCUs between restart markers; 0: none.
+    restart_interval: usize,
 }
 
 fn be16(data: &[u8], at: usize) -> Result<usize> {
@@ -92,6 +95,7 @@ impl Header {
             dc_tables: [None, None, None, None],
             ac_tables: [None, None, None, None],
             scan_start: 0,
+            restart_interval: 0,
         };
         let mut adobe_transform = None;
         let mut pos = 2;
@@ -121,9 +125,7 @@ impl Header {
                 0xC4 => header.read_huffman(body)?,
                 0xCC => return Err(ReduceError::Unsupported("arithmetic coding")),
                 0xDB => header.read_quant(body)?,
-                0xDD if be16(body, 0)? != 0 => {
-                    return Err(ReduceError::Unsupported("restart markers"))
-                }
+                0xDD => header.restart_interval = be16(body, 0)?,
                 0xEE if body.starts_with(b"Adobe") && body.len() >= 12 => {
                     adobe_transform = Some(body[11]);
                 }
@@ -294,7 +296,13 @@ impl Header {
     /// unstuffed in place).
     pub fn decode(&self, mut data: Vec<u8>, scale: usize, threads: usize) -> Result<Vec<Plane>> {
         let layout = Layout::new(self, scale)?;
-        let scan_len = unstuff_in_place(&mut data, self.scan_start);
+        let mut restarts = Vec::new();
+        let scan_len = unstuff_in_place(&mut data, self.scan_start, &mut restarts)?;
+        if self.restart_interval == 0 && !restarts.is_empty() {
+            return Err(ReduceError::Invalid(
+                "restart marker without a restart interval",
+            ));
+        }
         data.truncate(self.scan_start + scan_len);
         // Padding: a block never reads more than 2,048 bits past its start.
         data.extend_from_slice(&[0; PADDING]);
@@ -302,6 +310,7 @@ impl Header {
             data: &data[self.scan_start..],
             bits: scan_len * 8,
             layout: &layout,
+            restarts: &restarts,
         };
         let (segments, parts) = scan.decode_segments(threads)?;
         Ok(layout.compose(&segments, &parts))
@@ -314,25 +323,36 @@ const PADDING: usize = 512;
 /// padding the scan does not reallocate (and copy) the whole file.
 pub const SPARE_CAPACITY: usize = PADDING;
 
-/// Removes the 0x00 stuffed after every 0xFF of the scan starting at `start`, moving the scan
-/// data to the front of `data[start..]`; stops at the first marker. Returns the scan's length.
-fn unstuff_in_place(data: &mut [u8], start: usize) -> usize {
+/// Removes the 0x00 stuffed after every 0xFF of the scan starting at `start`, and its restart
+/// markers, moving the scan data to the front of `data[start..]`; stops at the first other
+/// marker. Returns the scan's length; `restarts` gets the offset in it where each restart
+/// interval after the first begins.
+fn unstuff_in_place(data: &mut [u8], start: usize, restarts: &mut Vec<usize>) -> Result<usize> {
     let (mut read, mut write) = (start, start);
     loop {
         let Some(found) = memchr::memchr(0xFF, &data[read..]) else {
             data.copy_within(read.., write);
-            return write + (data.len() - read) - start;
+            return Ok(write + (data.len() - read) - start);
         };
         let ff = read + found;
         data.copy_within(read..ff, write);
         write += ff - read;
-        if data.get(ff + 1) == Some(&0x00) {
-            data[write] = 0xFF;
-            write += 1;
-            read = ff + 2;
-        } else {
-            // A marker (or fill bytes before one): the end of the scan.
-            return write - start;
+        match data.get(ff + 1) {
+            Some(&0x00) => {
+                data[write] = 0xFF;
+                write += 1;
+                read = ff + 2;
+            }
+            Some(&marker @ 0xD0..=0xD7) => {
+                // RST0..RST7 in turn; another number means data went missing.
+                if usize::from(marker - 0xD0) != restarts.len() % 8 {
+                    return Err(ReduceError::Invalid("restart marker out of sequence"));
+                }
+                restarts.push(write - start);
+                read = ff + 2;
+            }
+            // Another marker (or fill bytes before one): the end of the scan.
+            _ => return Ok(write - start),
         }
     }
 }
@@ -730,6 +750,8 @@ struct Scan<'a> {
     data: &'a [u8],
     bits: usize,
     layout: &'a Layout<'a>,
+    /// Byte offsets of the restart intervals after the first.
+    restarts: &'a [usize],
 }
 
 /// How far a segment decodes past the next one's start, looking for the bit position at
@@ -747,6 +769,9 @@ fn segment_count(scan_bytes: usize, threads: usize) -> usize {
 
 impl Scan<'_> {
     fn decode_segments(&self, threads: usize) -> Result<(Vec<Segment>, Vec<Part>)> {
+        if self.layout.header.restart_interval > 0 {
+            return self.decode_intervals(threads);
+        }
         let total = self.layout.mcus();
         let count = segment_count(self.bits / 8, threads);
         let cuts: Vec<usize> = (0..count).map(|i| self.bits / 8 * i / count * 8).collect();
@@ -774,6 +799,63 @@ impl Scan<'_> {
             })
         };
         self.splice(segments, total)
+    }
+
+    /// With restart markers the scan splits exactly: each interval starts on a known byte
+    /// with the predictors at zero. Groups of intervals go to the threads; every interval
+    /// must hold its MCUs and end before the next one starts.
+    fn decode_intervals(&self, threads: usize) -> Result<(Vec<Segment>, Vec<Part>)> {
+        let total = self.layout.mcus();
+        let interval = self.layout.header.restart_interval;
+        let intervals = total.div_ceil(interval);
+        if self.restarts.len() + 1 != intervals {
+            return Err(ReduceError::Invalid("restart markers missing or extra"));
+        }
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(self.restarts.iter().map(|&byte| byte * 8))
+            .chain(std::iter::once(self.bits))
+            .collect();
+        let decode = |i: usize| {
+            let mcus = interval.min(total - i * interval);
+            let start = State {
+                pos: starts[i],
+                dc: [0; 3],
+            };
+            let segment = self.decode_from(start, usize::MAX, mcus, false);
+            let whole = segment.error.is_none()
+                && segment.starts.len() == mcus
+                && segment.end.pos <= starts[i + 1];
+            whole.then_some(segment)
+        };
+        let groups = segment_count(self.bits / 8, threads).min(intervals);
+        let bounds = |g: usize| (intervals * g / groups, intervals * (g + 1) / groups);
+        let decode_group = |g: usize| {
+            let (first, end) = bounds(g);
+            (first..end).map(decode).collect::<Option<Vec<_>>>()
+        };
+        let decoded: Vec<Option<Vec<Segment>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..groups)
+                .map(|g| scope.spawn(move || decode_group(g)))
+                .collect();
+            std::iter::once(decode_group(0))
+                .chain(handles.into_iter().map(|h| h.join().ok().flatten()))
+                .collect()
+        });
+        let mut segments = Vec::with_capacity(intervals);
+        for group in decoded {
+            segments.extend(group.ok_or(ReduceError::Invalid("broken restart interval"))?);
+        }
+        let parts = segments
+            .iter()
+            .enumerate()
+            .map(|(i, segment)| Part {
+                segment: i,
+                first: 0,
+                count: segment.starts.len(),
+                dc_delta: [0; 3],
+            })
+            .collect();
+        Ok((segments, parts))
     }
 
     /// Chains the segments into the image's MCUs: each trusted segment runs until its first
@@ -1138,6 +1220,45 @@ mod tests {
         }
     }
 
+    fn with_restarts(rgb: &[u8], w: u32, h: u32, interval: u16) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 92);
+        encoder.set_restart_interval(interval);
+        encoder
+            .encode(rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn restart_intervals_are_split_exactly_and_decode_like_libjpeg() {
+        let (w, h) = (517, 301);
+        let jpeg = with_restarts(&photo(w, h, 12), w, h, 5);
+        for scale in [1, 2, 4] {
+            assert_close_to_libjpeg(&jpeg, scale);
+        }
+        let (w, h) = (1600, 1200);
+        let jpeg = with_restarts(&photo(w, h, 60), w, h, 7);
+        let header = Header::parse(&jpeg).unwrap();
+        assert!(header.segments(jpeg.len(), 4) >= 3, "{} bytes", jpeg.len());
+        let one = decode(&jpeg, 2, 1).unwrap();
+        for threads in [2, 3, 4] {
+            assert!(
+                decode(&jpeg, 2, threads).unwrap() == one,
+                "{threads} threads"
+            );
+        }
+        // One restart marker taken out: the intervals no longer add up.
+        let at = (header.scan_start..jpeg.len() - 1)
+            .find(|&i| jpeg[i] == 0xFF && (0xD0..=0xD7).contains(&jpeg[i + 1]))
+            .unwrap();
+        let mut broken = jpeg.clone();
+        broken.drain(at..at + 2);
+        for threads in [1, 2] {
+            assert!(header.decode(broken.clone(), 2, threads).is_err());
+        }
+    }
+
     #[test]
     fn broken_files_are_errors_never_panics() {
         let jpeg = large_jpeg();
@@ -1180,16 +1301,6 @@ mod tests {
             .unwrap();
         assert!(matches!(
             Header::parse(&progressive),
-            Err(ReduceError::Unsupported(_))
-        ));
-        let mut restarts = Vec::new();
-        let mut encoder = jpeg_encoder::Encoder::new(&mut restarts, 90);
-        encoder.set_restart_interval(4);
-        encoder
-            .encode(&rgb, 64, 64, jpeg_encoder::ColorType::Rgb)
-            .unwrap();
-        assert!(matches!(
-            Header::parse(&restarts),
             Err(ReduceError::Unsupported(_))
         ));
         let mut cmyk = Vec::new();
