@@ -2,7 +2,7 @@
 //! JPEG (q85, baseline, 4:2:0) for opaque images and PNG (RGBA/LA) for images with transparency.
 //!
 //! JPEG decoding, where nearly all the time goes, uses the cores there are:
-//! - a large baseline JPEG (grey or YCbCr, no restart markers) is decoded by `reduced_jpeg`,
+//! - a large baseline JPEG (grey or YCbCr) is decoded by `reduced_jpeg`,
 //!   straight to 1/2, 1/4 or 1/8 scale, its scan split across threads;
 //! - a large progressive YCbCr JPEG is split into its luma scans and its chroma scans
 //!   (`progressive_split`), decoded by two libjpeg decoders at once;
