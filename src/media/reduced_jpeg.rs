@@ -1099,14 +1099,24 @@ mod tests {
         data
     }
 
-    fn encode(rgb: &[u8], w: u32, h: u32, sampling: jpeg_encoder::SamplingFactor) -> Vec<u8> {
+    /// An RGB image as a q92 JPEG, with the encoder set up by `configure`.
+    fn encode_with(
+        rgb: &[u8],
+        w: u32,
+        h: u32,
+        configure: impl FnOnce(&mut jpeg_encoder::Encoder<&mut Vec<u8>>),
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         let mut encoder = jpeg_encoder::Encoder::new(&mut out, 92);
-        encoder.set_sampling_factor(sampling);
+        configure(&mut encoder);
         encoder
             .encode(rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
             .unwrap();
         out
+    }
+
+    fn encode(rgb: &[u8], w: u32, h: u32, sampling: jpeg_encoder::SamplingFactor) -> Vec<u8> {
+        encode_with(rgb, w, h, |e| e.set_sampling_factor(sampling))
     }
 
     fn grey(w: u32, h: u32) -> Vec<u8> {
@@ -1221,13 +1231,7 @@ mod tests {
     }
 
     fn with_restarts(rgb: &[u8], w: u32, h: u32, interval: u16) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut encoder = jpeg_encoder::Encoder::new(&mut out, 92);
-        encoder.set_restart_interval(interval);
-        encoder
-            .encode(rgb, w as u16, h as u16, jpeg_encoder::ColorType::Rgb)
-            .unwrap();
-        out
+        encode_with(rgb, w, h, |e| e.set_restart_interval(interval))
     }
 
     #[test]
