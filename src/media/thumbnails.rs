@@ -334,13 +334,18 @@ fn decode_jpeg_in_parallel<R: BufRead + Seek>(
     bounds: &Bounds,
     facts: &SourceFacts,
 ) -> Option<Decoded> {
+    // Neither path takes a file under this: not worth reading it into memory to find out.
+    const MIN_BYTES: u64 = 256 * 1024;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     if facts.has_alpha || threads < 2 {
         return None;
     }
-    // Sized once: growing a vector to 18 MB by doubling costs more than a tenth of decoding.
     let len = reader.seek(io::SeekFrom::End(0)).ok()?;
     reader.rewind().ok()?;
+    if len < MIN_BYTES {
+        return None;
+    }
+    // Sized once: growing a vector to 18 MB by doubling costs more than a tenth of decoding.
     let capacity = len.min(bounds.max_alloc) as usize + reduced_jpeg::SPARE_CAPACITY;
     let mut data = Vec::with_capacity(capacity);
     reader
@@ -385,11 +390,6 @@ fn decode_reduced_jpeg(
 /// A progressive YCbCr JPEG as two files, luma scans and chroma scans, decoded by libjpeg
 /// on two threads; Y comes from the first, Cb and Cr from the second.
 fn decode_progressive_halves(data: &[u8], bounds: &Bounds) -> Option<Decoded> {
-    // Below this a thread is not worth it.
-    const MIN_BYTES: usize = 256 * 1024;
-    if data.len() < MIN_BYTES {
-        return None;
-    }
     let [luma, chroma] = progressive_split::split_luma_chroma(data)?;
     // Each decoder holds every component's coefficients: the memory limit is shared.
     let half = Bounds {
@@ -769,26 +769,33 @@ fn thumbnails_from(
     let span = tracing::info_span!("thumbnail", box_size, width, height);
     std::thread::scope(|scope| {
         let big = scope.spawn(|| span.in_scope(|| encode(&largest, format)));
-        let mut out = Vec::with_capacity(BOXES.len());
-        let mut previous: Option<Raster> = None;
-        for &box_size in BOXES[..3].iter().rev() {
-            let (tw, th) = fit_in_box(ow, oh, box_size);
-            let _span =
-                tracing::info_span!("thumbnail", box_size, width = tw, height = th).entered();
-            let current = resized(&mut resizer, previous.as_ref().unwrap_or(&largest), tw, th)?;
-            out.push(Thumbnail {
-                box_size,
-                width: tw,
-                height: th,
-                format,
-                bytes: encode(&current, format)?,
-            });
-            previous = Some(current);
-        }
-        out.reverse();
+        let smaller = (|| {
+            let mut out = Vec::with_capacity(BOXES.len());
+            let mut previous: Option<Raster> = None;
+            for &box_size in BOXES[..3].iter().rev() {
+                let (tw, th) = fit_in_box(ow, oh, box_size);
+                let _span =
+                    tracing::info_span!("thumbnail", box_size, width = tw, height = th).entered();
+                let source = previous.as_ref().unwrap_or(&largest);
+                let current = resized(&mut resizer, source, tw, th)?;
+                out.push(Thumbnail {
+                    box_size,
+                    width: tw,
+                    height: th,
+                    format,
+                    bytes: encode(&current, format)?,
+                });
+                previous = Some(current);
+            }
+            out.reverse();
+            Ok(out)
+        })();
+        // Joined before any error is returned: a panicked thread left to the scope would
+        // resume its panic here.
         let bytes = big
             .join()
-            .map_err(|_| ThumbnailError::Encode("encoding thread failed".into()))??;
+            .map_err(|_| ThumbnailError::Encode("encoding thread failed".into()))?;
+        let (mut out, bytes) = (smaller?, bytes?);
         out.push(Thumbnail {
             box_size,
             width,
