@@ -363,6 +363,11 @@ fn unstuff_in_place(data: &mut [u8], start: usize, restarts: &mut Vec<usize>) ->
 struct Huffman {
     /// `(length << 8) | symbol` for codes up to `FAST_BITS` long, 0 otherwise.
     lookup: Box<[u16; 1 << FAST_BITS]>,
+    /// For AC coefficients: where a code and its value bits fit in `FAST_BITS` together,
+    /// the whole step in one entry, `value << 8 | run << 4 | length of both`; 0 otherwise.
+    /// The common coefficient then costs one lookup and one shift, with no branch on its
+    /// size or sign.
+    coefficient: Box<[i32; 1 << FAST_BITS]>,
     /// Largest code of each length (1..=16), left-aligned to 16 bits, or -1.
     maxcode: [i32; 18],
     /// Index into `symbols` of the first code of each length, minus that code.
@@ -401,8 +406,20 @@ impl Huffman {
             code <<= 1;
         }
         maxcode[17] = i32::MAX;
+        let mut coefficient = Box::new([0i32; 1 << FAST_BITS]);
+        for (index, (&entry, step)) in lookup.iter().zip(coefficient.iter_mut()).enumerate() {
+            let (len, symbol) = (u32::from(entry >> 8), entry as u8);
+            let (run, size) = (i32::from(symbol >> 4), u32::from(symbol & 15));
+            // Length 0 is no code here; size 0 is an end of block or a run of sixteen zeros.
+            if len == 0 || size == 0 || len + size > FAST_BITS {
+                continue;
+            }
+            let bits = (index as u32 >> (FAST_BITS - len - size)) & ((1 << size) - 1);
+            *step = extend(bits, size) << 8 | run << 4 | (len + size) as i32;
+        }
         Ok(Huffman {
             lookup,
+            coefficient,
             maxcode,
             offset,
             symbols: symbols.to_vec(),
@@ -1031,6 +1048,18 @@ impl Block {
         while k < 64 {
             if bits.count < 32 {
                 bits.refill();
+            }
+            let step = ac_table.coefficient[bits.peek(FAST_BITS) as usize];
+            if step != 0 {
+                bits.consume((step & 15) as u32);
+                k += ((step >> 4) & 15) as usize;
+                if k > 63 {
+                    return Err(ReduceError::Invalid("coefficient out of the block"));
+                }
+                self.coefficients[k] = (step >> 8) as f32;
+                last = k;
+                k += 1;
+                continue;
             }
             let (rs, value) = bits.coded_value(ac_table)?;
             if rs & 15 == 0 {
