@@ -78,41 +78,59 @@ run() {
   local id
   id=$(curl -sf -H "Authorization: Token $token" -F "f=@$work/upload.txt" "$url" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
   local args=(--no-tui --output-format json -z "${seconds}s" -c "$connections" -H "Authorization: Token $token")
+  local cpu_before
+  cpu_before=$(cpu_ticks "$pid")
   if [ "$kind" = detail ]; then
     "$oha" "${args[@]}" "$url/$id" >"$work/oha.json"
   else
     "$oha" "${args[@]}" -F "f=@$work/upload.txt" "$url" >"$work/oha.json"
   fi
+  local cpu_ticks_used=$(($(cpu_ticks "$pid") - cpu_before))
   kill "$pid"
   wait "$pid" 2>/dev/null || true
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); s=r["summary"]; print("%.0f %.0f" % (s["requestsPerSec"], 100*s["successRate"]))' "$work/oha.json"
+  python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+requests = s["requestsPerSec"] * s["total"]
+cpu_us = int(sys.argv[2]) * 1e6 / int(sys.argv[3]) / max(requests, 1)
+print("%.0f %.0f %.0f" % (s["requestsPerSec"], 100 * s["successRate"], cpu_us))' "$work/oha.json" "$cpu_ticks_used" "$(getconf CLK_TCK)"
 }
 
-declare -A rates ratios
-echo "| round | case | export | requests/s | success % |"
-echo "|--:|:--|:--|--:|--:|"
+# cpu_ticks PID: the CPU time the process has used so far (user + system, in clock ticks).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+declare -A rates ratios cpus cpu_ratios
+echo "| round | case | export | requests/s | success % | server CPU µs / request |"
+echo "|--:|:--|:--|--:|--:|--:|"
 for round in $(seq 1 "$rounds"); do
   # Odd rounds run "off" first, even rounds "on" first: a drift of the machine during the run
   # then weighs on both alike.
   modes=(off on)
   [ $((round % 2)) -eq 0 ] && modes=(on off)
   for kind in detail upload; do
-    declare -A pair=()
+    declare -A pair=() cpu_pair=()
     for mode in "${modes[@]}"; do
-      read -r rate ok < <(run "$mode" "$kind")
-      echo "| $round | $kind | $mode | $rate | $ok |"
+      read -r rate ok cpu < <(run "$mode" "$kind")
+      echo "| $round | $kind | $mode | $rate | $ok | $cpu |"
       rates[$kind-$mode]+="$rate "
+      cpus[$kind-$mode]+="$cpu "
       pair[$mode]=$rate
+      cpu_pair[$mode]=$cpu
     done
     ratios[$kind]+="$(python3 -c "print('%.3f' % (${pair[on]} / max(${pair[off]}, 1)))") "
+    cpu_ratios[$kind]+="$(python3 -c "print('%.3f' % (${cpu_pair[on]} / max(${cpu_pair[off]}, 1)))") "
   done
 done
 echo
-echo "| case | off (median req/s) | on (median req/s) | on / off (median of rounds) | rounds' on / off |"
-echo "|:--|--:|--:|--:|:--|"
+# Throughput is the goal; the server's CPU time per request is the steadier view of the same
+# cost (another process taking a core slows requests, not the work each one does).
+echo "| case | off (median req/s) | on (median req/s) | on / off (median of rounds) | rounds' on / off | CPU µs / request off, on | CPU on / off (median of rounds) |"
+echo "|:--|--:|--:|--:|:--|--:|--:|"
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 for kind in detail upload; do
   off=$(median <<<"${rates[$kind-off]}")
   on=$(median <<<"${rates[$kind-on]}")
-  echo "| $kind | $off | $on | $(median <<<"${ratios[$kind]}") | ${ratios[$kind]}|"
+  cpu_off=$(median <<<"${cpus[$kind-off]}")
+  cpu_on=$(median <<<"${cpus[$kind-on]}")
+  echo "| $kind | $off | $on | $(median <<<"${ratios[$kind]}") | ${ratios[$kind]}| $cpu_off, $cpu_on | $(median <<<"${cpu_ratios[$kind]}") |"
 done
