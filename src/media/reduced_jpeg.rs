@@ -1,4 +1,4 @@
-//! Baseline JPEG decoded straight to 1/2, 1/4 or 1/8 scale, its entropy decoding split
+//! Baseline JPEG decoded straight to 1/2, 3/8, 1/4 or 1/8 scale, its entropy decoding split
 //! across cores.
 //!
 //! Why: for a thumbnail of a large JPEG nearly all the time goes into Huffman decoding, which
@@ -13,10 +13,11 @@
 //! decoding carries on serially, so the result never depends on the speculation: it is the
 //! same, bit for bit, for any number of segments.
 //!
-//! Each 8x8 block is reduced while it is decoded to s x s samples (s = 1, 2, 4), each the mean
-//! of the full-size IDCT over its square of 8/s x 8/s pixels, a linear function of the
-//! coefficients (`weights`): the Huffman loop stores each coefficient, and one pass per block
-//! weighs them into the s x s samples.
+//! Each 8x8 block is reduced while it is decoded to s x s samples (s = 1, 2, 3, 4), each the
+//! mean of the full-size IDCT over its square of 8/s x 8/s pixels (for s = 3, libjpeg's
+//! 3-point IDCT of the lowest frequencies), a linear function of the coefficients
+//! (`weights`): the Huffman loop stores each coefficient, and one pass per block weighs them
+//! into the s x s samples.
 //! The planes come back at their own resolution (chroma smaller when subsampled); the caller
 //! resizes each to the thumbnail.
 //!
@@ -291,7 +292,7 @@ impl Header {
         Ok(file_len as u64 + PADDING as u64 + segments + planes)
     }
 
-    /// Decodes the image to `scale`/8 (1, 2 or 4) of each component's resolution, using up
+    /// Decodes the image to `scale`/8 (1 to 4) of each component's resolution, using up
     /// to `threads` threads. `data` is the whole file (it is overwritten: the scan data is
     /// unstuffed in place).
     pub fn decode(&self, mut data: Vec<u8>, scale: usize, threads: usize) -> Result<Vec<Plane>> {
@@ -534,21 +535,29 @@ const NATURAL: [usize; 64] = [
     52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ];
 
-/// `weights(s)[i][u]`: the mean over output sample `i`'s `8/s` pixels of the 1-D IDCT basis
-/// function `u` (with its 1/2 C(u) factor), so that a block reduced to s x s samples is
-/// `out[i][j] = sum over v, u of F[v][u] * w[i][v] * w[j][u]`.
+/// `weights(s)[i][u]`: what the 1-D IDCT basis function `u` (with its 1/2 C(u) factor) adds
+/// to output sample `i`, so that a block reduced to s x s samples is
+/// `out[i][j] = sum over v, u of F[v][u] * w[i][v] * w[j][u]`. Where s divides 8 it is the
+/// basis function's mean over the sample's 8/s pixels; for 3 it is libjpeg's 3-point IDCT
+/// of the three lowest frequencies (its 3/8 scaling), there being no whole pixels to average.
 fn weights(s: usize) -> [[f32; 8]; 4] {
     let mut w = [[0f32; 8]; 4];
-    let group = 8 / s;
     for (i, row) in w.iter_mut().enumerate().take(s) {
         for (u, weight) in row.iter_mut().enumerate() {
             let c = if u == 0 { 0.5 / 2f32.sqrt() } else { 0.5 };
-            let sum: f32 = (i * group..(i + 1) * group)
-                .map(|x| (((2 * x + 1) * u) as f32 * PI / 16.0).cos())
-                .sum();
-            let mean = c * sum / group as f32;
+            let value = if 8 % s == 0 {
+                let group = 8 / s;
+                let sum: f32 = (i * group..(i + 1) * group)
+                    .map(|x| (((2 * x + 1) * u) as f32 * PI / 16.0).cos())
+                    .sum();
+                c * sum / group as f32
+            } else if u < s {
+                c * (((2 * i + 1) * u) as f32 * PI / (2 * s) as f32).cos()
+            } else {
+                0.0
+            };
             // Exact zeros stay zeros, so useless coefficients are skipped.
-            *weight = if mean.abs() < 1e-6 { 0.0 } else { mean };
+            *weight = if value.abs() < 1e-6 { 0.0 } else { value };
         }
     }
     w
@@ -590,7 +599,7 @@ struct Layout<'h> {
 
 impl<'h> Layout<'h> {
     fn new(header: &'h Header, scale: usize) -> Result<Layout<'h>> {
-        if !matches!(scale, 1 | 2 | 4) {
+        if !matches!(scale, 1..=4) {
             return Err(ReduceError::Unsupported("scale"));
         }
         let weights = weights(scale);
@@ -1082,6 +1091,7 @@ impl Block {
         }
         match self.scale {
             2 => self.reduce::<4>(last, plan, out),
+            3 => self.reduce::<9>(last, plan, out),
             4 => self.reduce::<16>(last, plan, out),
             // At 1/8 a block is its DC: every AC weight is zero.
             _ => out.fill(0),
@@ -1218,11 +1228,11 @@ mod tests {
             jpeg_encoder::SamplingFactor::R_4_2_0,
         ] {
             let jpeg = encode(&rgb, w, h, sampling);
-            for scale in [1, 2, 4] {
+            for scale in 1..=4 {
                 assert_close_to_libjpeg(&jpeg, scale);
             }
         }
-        for scale in [1, 2, 4] {
+        for scale in 1..=4 {
             assert_close_to_libjpeg(&grey(w, h), scale);
         }
     }

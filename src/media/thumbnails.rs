@@ -3,7 +3,7 @@
 //!
 //! JPEG decoding, where nearly all the time goes, uses the cores there are:
 //! - a large baseline JPEG (grey or YCbCr) is decoded by `reduced_jpeg`,
-//!   straight to 1/2, 1/4 or 1/8 scale, its scan split across threads;
+//!   straight to 1/2, 3/8, 1/4 or 1/8 scale, its scan split across threads;
 //! - a large progressive YCbCr JPEG is split into its luma scans and its chroma scans
 //!   (`progressive_split`), decoded by two libjpeg decoders at once;
 //! - everything else JPEG, and any file those two refuse, is decoded whole by libjpeg-turbo's
@@ -358,7 +358,7 @@ fn decode_jpeg_in_parallel<R: BufRead + Seek>(
     }
 }
 
-/// A baseline JPEG, grey or YCbCr, reduced by 1/2, 1/4 or 1/8 to cover the 1080 box, when
+/// A baseline JPEG, grey or YCbCr, reduced by 1/2, 3/8, 1/4 or 1/8 to cover the 1080 box, when
 /// its scan is large enough to split across threads.
 fn decode_reduced_jpeg(
     header: reduced_jpeg::Header,
@@ -369,9 +369,7 @@ fn decode_reduced_jpeg(
     let (w, h) = (header.width, header.height);
     bounds.check(w, h).ok()?;
     let scale = match jpeg_scale_numerator(w, h) {
-        1 => 1,
-        2 => 2,
-        3 | 4 => 4,
+        scale @ 1..=4 => usize::from(scale),
         _ => return None, // little to gain over libjpeg's own N/8 scaling
     };
     if header.segments(data.len(), threads) < 2 {
@@ -1328,7 +1326,13 @@ mod tests {
 
     #[test]
     fn large_baseline_jpeg_is_decoded_across_threads_like_libjpeg_decodes_it() {
-        let (w, h) = (3000, 1700); // 1/4 scale (750 wide) is too small: decoded at 1/2
+        // 3/8 of 2400 (900) is too small for the 1080 box, so 1/2; 3/8 of 3000 (1125) is not.
+        for (w, h, scale) in [(2400, 1700, 4), (3000, 1700, 3)] {
+            large_baseline_jpeg_at(w, h, scale);
+        }
+    }
+
+    fn large_baseline_jpeg_at(w: u32, h: u32, scale: u32) {
         let jpeg = rgb_jpeg(&noisy_halves(w, h));
         let f = facts(w, h, false);
         let bounds = Bounds::new(&f, &Limits::default());
@@ -1342,7 +1346,8 @@ mod tests {
         let Pixels::Planes(planes) = &reduced.pixels else {
             panic!("planes expected");
         };
-        assert_eq!((planes[0].width, planes[0].height), (1500, 850));
+        let scaled = |v: u32| (v * scale).div_ceil(8);
+        assert_eq!((planes[0].width, planes[0].height), (scaled(w), scaled(h)));
         let libjpeg = libjpeg_whole(&jpeg, &bounds);
         let ours = thumbnails_from(reduced, &f).unwrap();
         let theirs = thumbnails_from(libjpeg, &f).unwrap();
@@ -1355,7 +1360,9 @@ mod tests {
         // Short of the memory it may need, the split path stands aside for libjpeg.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let header = reduced_jpeg::Header::parse(&jpeg).unwrap();
-        let needed = header.memory_needed(jpeg.len(), 4, threads).unwrap();
+        let needed = header
+            .memory_needed(jpeg.len(), scale as usize, threads)
+            .unwrap();
         let tight = Bounds {
             max_alloc: needed - 1,
             ..Bounds::new(&f, &Limits::default())
