@@ -5,6 +5,7 @@ pub mod av_probe;
 pub mod detect;
 pub mod image_info;
 pub mod ingest;
+mod jpeg_markers;
 pub mod progressive_split;
 pub mod reduced_jpeg;
 pub mod thumbnails;

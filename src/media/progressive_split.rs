@@ -8,41 +8,25 @@
 //! channel, one given only the chroma scans the right Cb and Cr, and the two together are
 //! the image, bit for bit, in roughly the time of the larger half.
 
+use super::jpeg_markers::Markers;
+
 /// The luma file and the chroma file, or `None` when the data is not a progressive Huffman
 /// JPEG with three components, or is anything out of the ordinary (truncated, no EOI...):
 /// the caller then decodes the file whole.
 pub fn split_luma_chroma(data: &[u8]) -> Option<[Vec<u8>; 2]> {
-    if !data.starts_with(&[0xFF, 0xD8]) {
-        return None;
-    }
+    let mut markers = Markers::after_soi(data)?;
     let mut luma = Vec::with_capacity(data.len());
     let mut chroma = Vec::with_capacity(data.len() / 2);
     let mut luma_id = None;
     let mut progressive = false;
-    let mut pos = 2;
     luma.extend_from_slice(&data[..2]);
     chroma.extend_from_slice(&data[..2]);
     loop {
-        if data.get(pos) != Some(&0xFF) {
-            return None;
-        }
-        let marker = *data.get(pos + 1)?;
-        match marker {
-            0xFF => {
-                pos += 1; // fill byte
-                continue;
-            }
+        let segment = markers.next_segment().ok()?;
+        let body = segment.body;
+        match segment.marker {
             0xD9 => break,
             0xD8 | 0x01 | 0xD0..=0xD7 => return None,
-            _ => {}
-        }
-        let len = usize::from(u16::from_be_bytes([
-            *data.get(pos + 2)?,
-            *data.get(pos + 3)?,
-        ]));
-        let body = data.get(pos + 4..pos + 2 + len)?;
-        let end = pos + 2 + len;
-        match marker {
             0xC2 => {
                 // Progressive Huffman: 8-bit, three components (Y first).
                 if progressive || body.len() < 15 || body[0] != 8 || body[5] != 3 {
@@ -58,25 +42,24 @@ pub fn split_luma_chroma(data: &[u8]) -> Option<[Vec<u8>; 2]> {
                 let ids = body.get(1..1 + 2 * count)?;
                 let has_luma = ids.chunks(2).any(|c| c[0] == luma_id);
                 let has_chroma = ids.chunks(2).any(|c| c[0] != luma_id);
-                let scan_end = end + scan_length(&data[end..])?;
-                let scan = &data[pos..scan_end];
+                let scan_end = segment.end + scan_length(&data[segment.end..])?;
+                let scan = &data[segment.start..scan_end];
                 if has_luma {
                     luma.extend_from_slice(scan);
                 }
                 if has_chroma {
                     chroma.extend_from_slice(scan);
                 }
-                pos = scan_end;
+                markers.pos = scan_end;
                 continue;
             }
             _ => {}
         }
         // Tables, restart intervals, APPn, COM: both files, in their place, since tables may
         // be redefined between scans.
-        let segment = data.get(pos..end)?;
-        luma.extend_from_slice(segment);
-        chroma.extend_from_slice(segment);
-        pos = end;
+        let whole = &data[segment.start..segment.end];
+        luma.extend_from_slice(whole);
+        chroma.extend_from_slice(whole);
     }
     if !progressive {
         return None;

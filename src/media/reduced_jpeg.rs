@@ -31,6 +31,8 @@
 
 use std::f32::consts::PI;
 
+use super::jpeg_markers::Markers;
+
 /// Why a JPEG is not decoded here (the caller falls back to libjpeg either way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReduceError {
@@ -85,9 +87,7 @@ fn be16(data: &[u8], at: usize) -> Result<usize> {
 impl Header {
     /// Reads the markers up to the first scan.
     pub fn parse(data: &[u8]) -> Result<Header> {
-        if !data.starts_with(&[0xFF, 0xD8]) {
-            return Err(ReduceError::Invalid("not a JPEG"));
-        }
+        let mut markers = Markers::after_soi(data).ok_or(ReduceError::Invalid("not a JPEG"))?;
         let mut header = Header {
             width: 0,
             height: 0,
@@ -99,28 +99,12 @@ impl Header {
             restart_interval: 0,
         };
         let mut adobe_transform = None;
-        let mut pos = 2;
         loop {
-            // Markers may be preceded by any number of 0xFF fill bytes.
-            while data.get(pos) == Some(&0xFF) && data.get(pos + 1) == Some(&0xFF) {
-                pos += 1;
-            }
-            if data.get(pos) != Some(&0xFF) {
-                return Err(ReduceError::Invalid("marker expected"));
-            }
-            let marker = *data
-                .get(pos + 1)
-                .ok_or(ReduceError::Invalid("header cut short"))?;
-            let len = be16(data, pos + 2)?;
-            let body = data
-                .get(pos + 4..pos + 2 + len)
-                .ok_or(ReduceError::Invalid("header cut short"))?;
-            if len < 2 {
-                return Err(ReduceError::Invalid("bad marker length"));
-            }
-            match marker {
+            let segment = markers.next_segment().map_err(ReduceError::Invalid)?;
+            let body = segment.body;
+            match segment.marker {
                 0xC0 | 0xC1 => header.read_frame(body)?,
-                0xC2..=0xCF if marker != 0xC4 && marker != 0xC8 && marker != 0xCC => {
+                0xC2..=0xCF if !matches!(segment.marker, 0xC4 | 0xC8 | 0xCC) => {
                     return Err(ReduceError::Unsupported("not a baseline Huffman JPEG"))
                 }
                 0xC4 => header.read_huffman(body)?,
@@ -132,7 +116,7 @@ impl Header {
                 }
                 0xDA => {
                     header.read_scan(body)?;
-                    header.scan_start = pos + 2 + len;
+                    header.scan_start = segment.end;
                     break;
                 }
                 0xD8 | 0xD9 | 0x01 | 0xD0..=0xD7 => {
@@ -140,7 +124,6 @@ impl Header {
                 }
                 _ => {} // APPn, COM and the rest: not needed here.
             }
-            pos += 2 + len;
         }
         match header.components.len() {
             1 => {}
