@@ -70,9 +70,7 @@ pub(crate) fn copy_line(out: &mut String, cells: &[Cell<'_>]) {
         }
         match *cell {
             Cell::Int(None) | Cell::Real(None) | Cell::Text(None) => out.push_str("\\N"),
-            Cell::Int(Some(value)) => {
-                let _ = write!(out, "{value}");
-            }
+            Cell::Int(Some(value)) => out.push_str(itoa::Buffer::new().format(value)),
             // Rust prints the shortest text that reads back as the same double.
             Cell::Real(Some(value)) if value.is_nan() => out.push_str("NaN"),
             Cell::Real(Some(value)) if value.is_infinite() => {
@@ -81,20 +79,30 @@ pub(crate) fn copy_line(out: &mut String, cells: &[Cell<'_>]) {
             Cell::Real(Some(value)) => {
                 let _ = write!(out, "{value}");
             }
-            Cell::Text(Some(text)) => {
-                for c in text.chars() {
-                    match c {
-                        '\\' => out.push_str("\\\\"),
-                        '\t' => out.push_str("\\t"),
-                        '\n' => out.push_str("\\n"),
-                        '\r' => out.push_str("\\r"),
-                        c => out.push(c),
-                    }
-                }
-            }
+            Cell::Text(Some(text)) => push_escaped(out, text),
         }
     }
     out.push('\n');
+}
+
+/// `text` with the characters that would end a field or a line escaped; the runs between
+/// them are copied whole.
+fn push_escaped(out: &mut String, mut text: &str) {
+    while let Some(at) = text
+        .bytes()
+        .position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        out.push_str(&text[..at]);
+        out.push_str(match text.as_bytes()[at] {
+            b'\\' => "\\\\",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            _ => "\\r",
+        });
+        // The byte at `at` is ASCII, so `at + 1` is a character boundary.
+        text = &text[at + 1..];
+    }
+    out.push_str(text);
 }
 
 #[cfg(test)]
@@ -112,8 +120,13 @@ mod tests {
                 Cell::from(Some(0.1)),
                 Cell::from("a\tb\nc\rd\\e \\N"),
                 Cell::Text(None),
+                Cell::from("ä\t€\\"),
+                Cell::from(i64::MIN),
             ],
         );
-        assert_eq!(out, "-7\t\\N\t0.1\ta\\tb\\nc\\rd\\\\e \\\\N\t\\N\n");
+        assert_eq!(
+            out,
+            "-7\t\\N\t0.1\ta\\tb\\nc\\rd\\\\e \\\\N\t\\N\tä\\t€\\\\\t-9223372036854775808\n"
+        );
     }
 }
