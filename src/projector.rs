@@ -188,25 +188,32 @@ impl Projector {
         batch: i64,
         mut apply: impl AsyncFnMut(&[Write]) -> Result<(), ReadModelError>,
     ) -> Result<Position, ProjectorError> {
-        // The next batch is read and decoded on another worker while this one is written:
-        // decoding takes as long as writing, and the two overlap.
-        let read = |after: Position| {
+        // Three batches at a time, each on its own worker: one is fetched, the one before is
+        // decoded, and the one before that applied. The next fetch needs only the position
+        // of the last event fetched, so it need not wait for the decoding.
+        let fetch = |after: Position| {
             let log = self.log.clone();
-            tokio::spawn(async move {
-                let events = log.committed(after, selection, batch).await?;
-                let writes = events.iter().map(to_write).collect::<Result<Vec<_>, _>>()?;
-                Ok::<_, ProjectorError>((events.last().map(|e| e.position), writes))
-            })
+            tokio::spawn(async move { log.committed(after, selection, batch).await })
         };
-        let mut next = read(position);
+        let decode = |events: Vec<StoredEvent>| {
+            tokio::spawn(async move { events.iter().map(to_write).collect::<Result<Vec<_>, _>>() })
+        };
+        let mut fetching = fetch(position);
+        let mut decoding: Option<tokio::task::JoinHandle<Result<Vec<Write>, ProjectorError>>> =
+            None;
         loop {
-            let (last, writes) = next.await??;
-            let Some(last) = last else {
+            let events = fetching.await??;
+            let Some(last) = events.last() else {
+                if let Some(decoded) = decoding {
+                    apply(&decoded.await??).await?;
+                }
                 return Ok(position);
             };
-            position = last;
-            next = read(position);
-            apply(&writes).await?;
+            position = last.position;
+            fetching = fetch(position);
+            if let Some(decoded) = decoding.replace(decode(events)) {
+                apply(&decoded.await??).await?;
+            }
         }
     }
 

@@ -4,4 +4,6 @@
 pub enum ReadModelError {
     #[error("read-model database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("a rebuild's loading task failed: {0}")]
+    Loader(#[from] tokio::task::JoinError),
 }

@@ -33,15 +33,24 @@ pub struct Rebuild {
     /// PostgreSQL (only): a native connection pool, for loading the batches by `COPY`.
     copy: Option<PgPool>,
     /// Statements that give the shadow tables the live tables' secondary indexes (and, on
-    /// PostgreSQL, every constraint: keys, unique, foreign), run over the loaded rows before
-    /// the swap (PostgreSQL) or in it (SQLite).
-    indexes: Vec<String>,
+    /// PostgreSQL, the indexes of keys and unique constraints), run over the loaded rows
+    /// before the swap (PostgreSQL) or in it (SQLite); each with the live table it is for.
+    indexes: Vec<(&'static str, String)>,
+    /// PostgreSQL: per-column statistics targets of the live tables (a migration's
+    /// `SET STATISTICS`, which `LIKE` does not copy): table, column, target.
+    statistics: Vec<(&'static str, String, i32)>,
+    /// PostgreSQL: primary keys and unique constraints, added over their indexes once built.
+    keys: Vec<String>,
+    /// PostgreSQL: foreign keys, added last (they check every row, faster with the indexes).
+    foreign_keys: Vec<String>,
     /// PostgreSQL: renames, run in the swap, back to the live tables' index and constraint names.
     renames: Vec<String>,
     /// Changes to files not loaded yet (`note_changes`), folded per file and taken by the
     /// file's row when it is loaded; and changes to files written by an earlier batch,
     /// applied together before the indexes are built (one join, not an update per batch).
     patches: HashMap<String, Patch>,
+    /// PostgreSQL: batches being loaded, at most `LOADERS`.
+    loading: tokio::task::JoinSet<Result<()>>,
 }
 
 impl MediaReadModel {
@@ -52,11 +61,14 @@ impl MediaReadModel {
             let url = pool.connect_options().database_url.clone();
             Some(
                 PgPoolOptions::new()
-                    .max_connections(INDEX_BUILDERS as u32)
+                    .max_connections(INDEX_BUILDERS.max(LOADERS) as u32)
                     .after_connect(|connection, _| {
                         Box::pin(async move {
                             // Index builds sort in memory rather than in temporary files.
                             sqlx::query("SET maintenance_work_mem = '256MB'")
+                                .execute(&mut *connection)
+                                .await?;
+                            sqlx::query("SET max_parallel_maintenance_workers = 0")
                                 .execute(connection)
                                 .await
                                 .map(|_| ())
@@ -72,8 +84,12 @@ impl MediaReadModel {
             pool,
             copy,
             indexes: Vec::new(),
+            statistics: Vec::new(),
+            keys: Vec::new(),
+            foreign_keys: Vec::new(),
             renames: Vec::new(),
             patches: HashMap::new(),
+            loading: tokio::task::JoinSet::new(),
         };
         let mut tx = rebuild.begin_writing().await?;
         for table in TABLES.iter().rev() {
@@ -114,21 +130,49 @@ impl Rebuild {
             // Every constraint once the rows are in: an index built from sorted rows costs a
             // fraction of one kept up row by row (the random `aggregate_id`s most), and the
             // load looks nothing up by them. A duplicate fails the rebuild there instead.
+            // A key's index is built like the others and beside them, and the key then added
+            // over it: adding the key whole would lock the table against them while it builds.
             let constraints = sqlx::query(
-                "SELECT conname::text AS name, \
-                   pg_get_constraintdef(oid) AS definition \
-                 FROM pg_constraint WHERE conrelid = CAST($1 AS regclass) \
-                   AND contype IN ('p', 'u', 'f') ORDER BY conname",
+                "SELECT conname::text AS name, contype::text AS kind, \
+                   pg_get_constraintdef(k.oid) AS definition, \
+                   CAST(i.relname AS text) AS index_name, \
+                   pg_get_indexdef(k.conindid) AS index_definition \
+                 FROM pg_constraint k LEFT JOIN pg_class i ON i.oid = k.conindid \
+                 WHERE k.conrelid = CAST($1 AS regclass) AND contype IN ('p', 'u', 'f') \
+                 ORDER BY conname",
             )
             .bind(table)
             .fetch_all(&mut **tx)
             .await?;
             for row in constraints {
                 let name: String = row.try_get("name")?;
+                let kind: String = row.try_get("kind")?;
                 let definition = shadowed(&row.try_get::<String, _>("definition")?);
-                let add =
-                    format!("ALTER TABLE {shadow} ADD CONSTRAINT {PREFIX}{name} {definition}");
-                self.indexes.push(add);
+                let shadow_name = format!("{PREFIX}{name}");
+                let key = match kind.as_str() {
+                    "p" => Some("PRIMARY KEY"),
+                    "u" => Some("UNIQUE"),
+                    _ => None,
+                };
+                match key {
+                    // `USING INDEX` takes no options; a deferrable key is added whole.
+                    Some(key) if !definition.contains("DEFERRABLE") => {
+                        let index_name: String = row.try_get("index_name")?;
+                        let index: String = row.try_get("index_definition")?;
+                        let index = rename_identifier(&index, &index_name, &shadow_name);
+                        self.indexes.push((table, shadowed(&index)));
+                        self.keys.push(format!(
+                            "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {key} \
+                             USING INDEX {shadow_name}"
+                        ));
+                    }
+                    Some(_) => self.keys.push(format!(
+                        "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {definition}"
+                    )),
+                    None => self.foreign_keys.push(format!(
+                        "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {definition}"
+                    )),
+                }
                 self.renames.push(format!(
                     "ALTER TABLE {table} RENAME CONSTRAINT {PREFIX}{name} TO {name}"
                 ));
@@ -147,11 +191,10 @@ impl Rebuild {
                 let name: String = row.try_get("name")?;
                 let definition: String = row.try_get("definition")?;
                 let renamed = rename_identifier(&definition, &name, &format!("{PREFIX}{name}"));
-                self.indexes.push(shadowed(&renamed));
+                self.indexes.push((table, shadowed(&renamed)));
                 self.renames
                     .push(format!("ALTER INDEX {PREFIX}{name} RENAME TO {name}"));
             }
-            // Per-column statistics targets (a migration's SET STATISTICS) are not copied by LIKE.
             let targets = sqlx::query(
                 "SELECT CAST(attname AS text) AS name, CAST(attstattarget AS integer) AS target \
                  FROM pg_attribute WHERE attrelid = CAST($1 AS regclass) AND attnum > 0 \
@@ -161,13 +204,8 @@ impl Rebuild {
             .fetch_all(&mut **tx)
             .await?;
             for row in targets {
-                let column: String = row.try_get("name")?;
-                let target: i32 = row.try_get("target")?;
-                sqlx::query(&format!(
-                    "ALTER TABLE {shadow} ALTER COLUMN {column} SET STATISTICS {target}"
-                ))
-                .execute(&mut **tx)
-                .await?;
+                self.statistics
+                    .push((table, row.try_get("name")?, row.try_get("target")?));
             }
         }
         Ok(())
@@ -196,7 +234,8 @@ impl Rebuild {
             .bind(table)
             .fetch_all(&mut **tx)
             .await?;
-            self.indexes.extend(indexes);
+            self.indexes
+                .extend(indexes.into_iter().map(|index| (table, index)));
         }
         Ok(())
     }
@@ -229,17 +268,17 @@ impl Rebuild {
     }
 
     /// Apply a batch of writes to the shadow tables, in one transaction of its own.
+    /// PostgreSQL loads it on a task of its own, beside the next batches (`LOADERS`).
     pub async fn apply(&mut self, writes: &[Write]) -> Result<()> {
         let pending = fold_batch(writes, &mut self.patches);
-        match &self.copy {
+        match self.copy.clone() {
+            Some(_) if pending.is_empty() => {}
             Some(pool) => {
-                let mut tx = pool.begin().await?;
-                // A lost batch is redone by the next rebuild: no need to wait for the disk.
-                sqlx::query("SET LOCAL synchronous_commit = off")
-                    .execute(&mut *tx)
-                    .await?;
-                copy_pending(&mut tx, &pending).await?;
-                tx.commit().await?;
+                let batch = CopyBatch::of(&pending);
+                while self.loading.len() >= LOADERS {
+                    self.loaded_one().await?;
+                }
+                self.loading.spawn(async move { batch.load(&pool).await });
             }
             None => {
                 let mut tx = self.begin_writing().await?;
@@ -250,9 +289,20 @@ impl Rebuild {
         Ok(())
     }
 
+    /// Wait for one of the batches being loaded; its error, if it failed.
+    async fn loaded_one(&mut self) -> Result<()> {
+        match self.loading.join_next().await {
+            Some(loaded) => loaded?,
+            None => Ok(()),
+        }
+    }
+
     /// Give the shadow tables their indexes (PostgreSQL: before the swap, so that it is
     /// short; SQLite builds them inside the swap, where readers still see the old tables).
     async fn prepare(&mut self) -> Result<()> {
+        while !self.loading.is_empty() {
+            self.loaded_one().await?;
+        }
         let started = std::time::Instant::now();
         let mut tx = self.begin_writing().await?;
         let patches = std::mem::take(&mut self.patches);
@@ -268,15 +318,26 @@ impl Rebuild {
             return Ok(());
         };
         let started = std::time::Instant::now();
-        let statements = std::mem::take(&mut self.indexes);
-        let analyze = TABLES.map(|table| format!("ANALYZE {PREFIX}{table}"));
-        // Foreign keys last: they check every row, faster with the indexes there.
-        let (foreign_keys, indexes): (Vec<_>, Vec<_>) = statements
+        let (mut files, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.indexes)
             .into_iter()
-            .partition(|s| s.contains("FOREIGN KEY"));
-        for step in [indexes, foreign_keys, analyze.to_vec()] {
-            run_concurrently(pool, step).await?;
-        }
+            .partition(|(table, _)| *table == LARGEST);
+        // The slowest (GIN) first, so that no connection is left with one at the end.
+        files.sort_by_key(|(_, statement)| !statement.contains("USING gin"));
+        run_concurrently(pool, files.into_iter().map(|(_, s)| s), INDEX_BUILDERS).await?;
+        // ANALYZE of a table waits for every index build on it (and its expression indexes
+        // have statistics too), so the largest one's runs beside the other tables' builds.
+        let others = others.into_iter().map(|(_, statement)| statement);
+        let other_analyze = TABLES
+            .into_iter()
+            .filter(|table| *table != LARGEST)
+            .map(|table| format!("ANALYZE {PREFIX}{table}"));
+        futures_util::try_join!(
+            analyze(pool, LARGEST, &self.statistics),
+            run_concurrently(pool, others.chain(other_analyze), 1),
+        )?;
+        run_concurrently(pool, std::mem::take(&mut self.keys).into_iter(), 1).await?;
+        let foreign_keys = std::mem::take(&mut self.foreign_keys);
+        run_concurrently(pool, foreign_keys.into_iter(), INDEX_BUILDERS).await?;
         tracing::info!(
             seconds = started.elapsed().as_secs_f64(),
             "rebuild: indexes built"
@@ -310,9 +371,57 @@ impl Rebuild {
 
 /// Connections building indexes at once: PostgreSQL builds one index on one core.
 const INDEX_BUILDERS: usize = 2;
+/// Batches loaded at once, each by `COPY` on a connection of its own: PostgreSQL parses and
+/// stores a batch on one core. While loading, rows are only inserted (changes wait in the
+/// patches) and the tables have no constraints yet, so the batches are independent of each
+/// other and of their order; a load cut short is dropped by the next rebuild.
+const LOADERS: usize = 2;
+/// The read model's largest table, by far.
+const LARGEST: &str = "media_files";
 
-/// Run independent statements, `INDEX_BUILDERS` at a time.
-async fn run_concurrently(pool: &PgPool, statements: Vec<String>) -> Result<()> {
+/// ANALYZE a shadow table as ANALYZE of the live table would be, in less time. ANALYZE
+/// samples enough rows for the highest statistics target among the columns it analyzes, and
+/// then analyzes every column on all of them: a column with a raised target (ten times the
+/// default, say) multiplies the cost for all. So the table is analyzed at the default
+/// target first (expression indexes included), then those columns alone at theirs.
+async fn analyze(
+    pool: &PgPool,
+    table: &str,
+    statistics: &[(&'static str, String, i32)],
+) -> Result<()> {
+    let shadow = format!("{PREFIX}{table}");
+    let started = std::time::Instant::now();
+    sqlx::query(&format!("ANALYZE {shadow}"))
+        .execute(pool)
+        .await?;
+    let mut raised = Vec::new();
+    for (_, column, target) in statistics.iter().filter(|(t, _, _)| *t == table) {
+        sqlx::query(&format!(
+            "ALTER TABLE {shadow} ALTER COLUMN {column} SET STATISTICS {target}"
+        ))
+        .execute(pool)
+        .await?;
+        raised.push(column.as_str());
+    }
+    if !raised.is_empty() {
+        sqlx::query(&format!("ANALYZE {shadow} ({})", raised.join(", ")))
+            .execute(pool)
+            .await?;
+    }
+    tracing::debug!(
+        table,
+        seconds = started.elapsed().as_secs_f64(),
+        "rebuild: statistics"
+    );
+    Ok(())
+}
+
+/// Run independent statements, `at_once` at a time.
+async fn run_concurrently(
+    pool: &PgPool,
+    statements: impl Iterator<Item = String>,
+    at_once: usize,
+) -> Result<()> {
     use futures_util::{StreamExt as _, TryStreamExt as _};
     futures_util::stream::iter(statements)
         .map(|statement| async move {
@@ -325,7 +434,7 @@ async fn run_concurrently(pool: &PgPool, statements: Vec<String>) -> Result<()> 
             );
             Ok::<_, sqlx::Error>(())
         })
-        .buffer_unordered(INDEX_BUILDERS)
+        .buffer_unordered(at_once)
         .try_collect::<Vec<_>>()
         .await?;
     Ok(())
@@ -373,7 +482,8 @@ impl Swap {
         let statements = if self.rebuild.postgres() {
             std::mem::take(&mut self.rebuild.renames)
         } else {
-            std::mem::take(&mut self.rebuild.indexes)
+            let indexes = std::mem::take(&mut self.rebuild.indexes);
+            indexes.into_iter().map(|(_, index)| index).collect()
         };
         for statement in statements {
             sqlx::query(&statement).execute(&mut **tx).await?;
@@ -667,36 +777,49 @@ async fn insert_pending(
     Ok(())
 }
 
-/// Load new files and their thumbnails by `COPY` (PostgreSQL).
-async fn copy_pending(
-    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
-    pending: &[Pending<'_>],
-) -> Result<()> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let mut files = String::new();
-    let mut thumbnails = String::new();
-    for file in pending {
-        copy_line(&mut files, &file_cells(file, &fold(file.name())));
-        for cells in file.thumbnails() {
-            copy_line(&mut thumbnails, &cells);
+/// New files and their thumbnails, as `COPY` text (PostgreSQL).
+struct CopyBatch {
+    files: String,
+    thumbnails: String,
+}
+
+impl CopyBatch {
+    fn of(pending: &[Pending<'_>]) -> CopyBatch {
+        // Rows are a few hundred bytes: room for most batches without growing.
+        let mut files = String::with_capacity(pending.len() * 384);
+        let mut thumbnails = String::with_capacity(pending.len() * 256);
+        for file in pending {
+            copy_line(&mut files, &file_cells(file, &fold(file.name())));
+            for cells in file.thumbnails() {
+                copy_line(&mut thumbnails, &cells);
+            }
         }
+        CopyBatch { files, thumbnails }
     }
-    for (table, columns, data) in [
-        ("media_files", FILE_TABLE_COLUMNS, files),
-        ("media_thumbnails", THUMBNAIL_TABLE_COLUMNS, thumbnails),
-    ] {
-        if data.is_empty() {
-            continue;
-        }
-        let mut copy = tx
-            .copy_in_raw(&format!("COPY {PREFIX}{table} ({columns}) FROM STDIN"))
+
+    /// Load the rows, in one transaction.
+    async fn load(self, pool: &PgPool) -> Result<()> {
+        let mut tx = pool.begin().await?;
+        // A lost batch is redone by the next rebuild: no need to wait for the disk.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
             .await?;
-        copy.send(data.into_bytes()).await?;
-        copy.finish().await?;
+        for (table, columns, data) in [
+            ("media_files", FILE_TABLE_COLUMNS, self.files),
+            ("media_thumbnails", THUMBNAIL_TABLE_COLUMNS, self.thumbnails),
+        ] {
+            if data.is_empty() {
+                continue;
+            }
+            let mut copy = tx
+                .copy_in_raw(&format!("COPY {PREFIX}{table} ({columns}) FROM STDIN"))
+                .await?;
+            copy.send(data.into_bytes()).await?;
+            copy.finish().await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Apply folded patches with one UPDATE joined to a staging table of them.

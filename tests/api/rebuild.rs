@@ -184,18 +184,24 @@ async fn a_rebuild_under_live_traffic_loses_nothing(backend: Backend) {
     assert_eq!(ids.len(), 50, "nothing listed twice");
 }
 
-/// Index and constraint names of the read-model tables.
-async fn schema_names(database: &Database) -> Vec<String> {
+/// The read-model tables' indexes and constraints, each with its definition, and on
+/// PostgreSQL the columns' raised statistics targets.
+async fn schema(database: &Database) -> Vec<String> {
     let postgres = database.any.connect_options().database_url.scheme() != "sqlite";
     let sql = if postgres {
-        "SELECT CAST(indexname AS text) FROM pg_indexes \
-           WHERE tablename IN ('media_files', 'media_thumbnails', 'media_counts') \
-         UNION ALL SELECT CAST(conname AS text) FROM pg_constraint \
-           WHERE conrelid IN (CAST('media_files' AS regclass), CAST('media_thumbnails' AS regclass), \
-             CAST('media_counts' AS regclass)) \
+        "WITH t(oid) AS (VALUES (CAST('media_files' AS regclass)), \
+             (CAST('media_thumbnails' AS regclass)), (CAST('media_counts' AS regclass))) \
+         SELECT CAST(c.relname AS text) || ': ' || pg_get_indexdef(i.indexrelid) \
+           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+           WHERE i.indrelid IN (SELECT oid FROM t) \
+         UNION ALL SELECT CAST(conname AS text) || ': ' || pg_get_constraintdef(oid) \
+           FROM pg_constraint WHERE conrelid IN (SELECT oid FROM t) \
+         UNION ALL SELECT CAST(attrelid AS regclass) || '.' || attname || ' statistics ' \
+             || attstattarget FROM pg_attribute \
+           WHERE attrelid IN (SELECT oid FROM t) AND attstattarget > 0 \
          ORDER BY 1"
     } else {
-        "SELECT name FROM sqlite_master WHERE type = 'index' \
+        "SELECT name || ': ' || COALESCE(sql, '') FROM sqlite_master WHERE type = 'index' \
            AND tbl_name IN ('media_files', 'media_thumbnails', 'media_counts') ORDER BY 1"
     };
     sqlx::query_scalar(sql)
@@ -215,8 +221,15 @@ async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backe
     }
     let url = DatabaseUrl::parse(app.database_url.as_deref(), app.data_dir.path()).expect("url");
     let database = Database::connect(&url).await.expect("connect");
-    let names = schema_names(&database).await;
+    let names = schema(&database).await;
     assert!(names.len() >= 20, "{names:?}");
+    if app.database_url.is_some() {
+        assert!(
+            names.iter().any(|n| n.contains("PRIMARY KEY"))
+                && names.iter().any(|n| n.contains("statistics 1000")),
+            "{names:?}"
+        );
+    }
     let before = app.raw("/api/media/files?ordering=name").await;
 
     // What an interrupted rebuild leaves behind: a shadow table, here not even of the shape.
@@ -231,7 +244,7 @@ async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backe
             "round {round}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        assert_eq!(schema_names(&database).await, names, "round {round}");
+        assert_eq!(schema(&database).await, names, "round {round}");
         assert_eq!(
             String::from_utf8_lossy(&app.raw("/api/media/files?ordering=name").await),
             String::from_utf8_lossy(&before),
