@@ -132,8 +132,8 @@ impl MediaService {
         let mut hashes = vec![ingested.hash.clone()];
         hashes.extend(thumbnails.iter().map(|(facts, _)| facts.blob.clone()));
         {
-            // Held until the file is projected: a concurrent delete of another file with the
-            // same bytes then sees this one as a user of its blobs.
+            // Held until the file is projected (or that has failed): a concurrent delete of
+            // another file with the same bytes then sees this one as a user of its blobs.
             let _guards = self.locks.lock_all(&hashes).await;
             let mut created = Vec::new();
             if self.blobs.persist(ingested.temp, &ingested.hash).await? == Persisted::Created {
@@ -158,16 +158,32 @@ impl MediaService {
                 }
                 return Err(error.into());
             }
-            let applied = self.projector.catch_up_file(&aggregate_id).await?;
-            self.metrics.events_appended.add(applied, &[]);
+            let projected = self.project(&aggregate_id).await;
             self.metrics
                 .record_upload(facts_type.as_str(), size, deduplicated);
+            tracing::Span::current().record("file.id", file_id);
+            if !projected {
+                return self.file_from_events(aggregate_id, now()).await;
+            }
         }
-        tracing::Span::current().record("file.id", file_id);
-        self.read_model
-            .get(file_id)
-            .await?
-            .ok_or(ServiceError::NotFound)
+        self.get(file_id).await
+    }
+
+    /// Bring the read model up to date with a file's events just recorded; whether it is.
+    /// The events are recorded whatever happens here, so a failure is logged, not answered:
+    /// the follower projects them later, and the caller answers from the events meanwhile
+    /// (an error would tell the client that what was done was not, and invite a retry).
+    async fn project(&self, aggregate_id: &str) -> bool {
+        match self.projector.catch_up_file(aggregate_id).await {
+            Ok(applied) => {
+                self.metrics.events_appended.add(applied, &[]);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "change recorded; its projection is left to the follower");
+                false
+            }
+        }
     }
 
     /// The four thumbnails of an image, each with its temporary file when it is new. An image
@@ -282,9 +298,12 @@ impl MediaService {
         self.commands
             .execute(&file.aggregate_id, command, metadata(actor))
             .await?;
-        let applied = self.projector.catch_up_file(&file.aggregate_id).await?;
-        self.metrics.events_appended.add(applied, &[]);
-        self.get(file.id).await
+        if self.project(&file.aggregate_id).await {
+            self.get(file.id).await
+        } else {
+            self.file_from_events(file.aggregate_id.clone(), now())
+                .await
+        }
     }
 
     /// Every event of a file, oldest first, also once it is deleted.
@@ -325,6 +344,16 @@ impl MediaService {
             .aggregate_id_of(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
+        self.file_from_events(aggregate_id, at).await
+    }
+
+    /// A file as its events made it at `at` (not found if it did not exist then, or was
+    /// deleted), in the read model's shape.
+    async fn file_from_events(
+        &self,
+        aggregate_id: String,
+        at: DateTime<Utc>,
+    ) -> Result<FileRow, ServiceError> {
         let stored = self.events.events_of(&aggregate_id, 0).await?;
         let (file, updated_at) =
             projector::file_as_of(&stored, at)?.ok_or(ServiceError::NotFound)?;
@@ -363,15 +392,10 @@ impl MediaService {
         self.commands
             .execute(&file.aggregate_id, command, metadata(actor))
             .await?;
-        // The delete is recorded: what follows cannot undo it, so a failure here is logged
-        // rather than answered as one. The follower re-projects it, and the startup sweep
-        // removes any blob left behind.
-        match self.projector.catch_up_file(&file.aggregate_id).await {
-            Ok(applied) => self.metrics.events_appended.add(applied, &[]),
-            Err(error) => {
-                tracing::warn!(%error, "delete recorded; its projection is left to the follower");
-                return Ok(());
-            }
+        // The delete is recorded: what follows cannot undo it. Unprojected, the startup
+        // sweep removes any blob left behind.
+        if !self.project(&file.aggregate_id).await {
+            return Ok(());
         }
         let hashes = std::iter::once(file.blob_hash.as_str())
             .chain(file.thumbnails.iter().map(|t| t.blob_hash.as_str()));

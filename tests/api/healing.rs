@@ -15,7 +15,109 @@ use crate::on_both_backends;
 on_both_backends!(
     an_event_stored_but_not_projected_is_applied_on_restart,
     a_version_1_upload_event_is_upcast_when_replayed,
+    a_recorded_change_whose_projection_fails_is_answered_from_its_events,
 );
+
+/// Triggers that make the read model refuse one upload's row, one rename and deletes, as a database
+/// failing between the event's commit and the projection would.
+fn refusing_triggers(postgres: bool) -> Vec<&'static str> {
+    if postgres {
+        vec![
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$",
+            "CREATE TRIGGER refuse_upload BEFORE INSERT ON media_files FOR EACH ROW \
+             WHEN (NEW.original_filename = 'refused.txt') EXECUTE FUNCTION refuse()",
+            "CREATE TRIGGER refuse_rename BEFORE UPDATE ON media_files FOR EACH ROW \
+             WHEN (NEW.name = 'refused rename') EXECUTE FUNCTION refuse()",
+            "CREATE TRIGGER refuse_delete BEFORE UPDATE ON media_files FOR EACH ROW \
+             WHEN (NEW.deleted_at IS NOT NULL) EXECUTE FUNCTION refuse()",
+        ]
+    } else {
+        vec![
+            "CREATE TRIGGER refuse_upload BEFORE INSERT ON media_files \
+             WHEN NEW.original_filename = 'refused.txt' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "CREATE TRIGGER refuse_rename BEFORE UPDATE ON media_files \
+             WHEN NEW.name = 'refused rename' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "CREATE TRIGGER refuse_delete BEFORE UPDATE ON media_files \
+             WHEN NEW.deleted_at IS NOT NULL \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        ]
+    }
+}
+
+/// Once an upload's or an update's event is stored, the change is made: a read model that
+/// cannot take it then must not turn it into an error (a client would retry an upload that
+/// exists). The answer comes from the events, and the follower projects it later.
+async fn a_recorded_change_whose_projection_fails_is_answered_from_its_events(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let url = DatabaseUrl::parse(app.database_url.as_deref(), app.data_dir.path()).expect("url");
+    let database = Database::connect(&url).await.expect("connect");
+    for statement in refusing_triggers(app.database_url.is_some()) {
+        sqlx::query(statement)
+            .execute(&database.any)
+            .await
+            .expect(statement);
+    }
+    // SQLite's triggers belong to the schema, PostgreSQL's to their table.
+    let on_table = if app.database_url.is_some() {
+        " ON media_files"
+    } else {
+        ""
+    };
+    let drop_trigger = async |name: &str| {
+        sqlx::query(&format!("DROP TRIGGER {name}{on_table}"))
+            .execute(&database.any)
+            .await
+            .expect("drop trigger");
+    };
+    // Polls the detail until the follower has projected what `expected` shows.
+    let projected = async |id: &str, expected: &Value| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let response = app.get_file(id).await;
+            if response.status() == 200 {
+                let detail: Value = response.json().await.expect("json");
+                if detail["name"] == expected["name"] {
+                    return detail;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "{id} never projected");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+
+    let uploaded = app.uploaded("refused.txt", fixtures::text()).await;
+    assert_eq!(uploaded["name"], "refused.txt");
+    let id = uploaded["id"].to_string();
+    assert_eq!(app.get_file(&id).await.status(), 404, "not projected yet");
+    drop_trigger("refuse_upload").await;
+    assert_eq!(projected(&id, &uploaded).await, uploaded);
+
+    let renamed = app
+        .patch_file(&id, serde_json::json!({"name": "refused rename"}))
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let renamed: Value = renamed.json().await.expect("json");
+    assert_eq!(renamed["name"], "refused rename");
+    drop_trigger("refuse_rename").await;
+    assert_eq!(projected(&id, &renamed).await, renamed);
+    assert_eq!(app.list("").await["count"], 1, "listed once");
+
+    assert_eq!(app.delete_file(&id).await.status(), 204);
+    assert_eq!(app.get_file(&id).await.status(), 200, "not projected yet");
+    drop_trigger("refuse_delete").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.get_file(&id).await.status() != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "delete never projected"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    database.close().await;
+}
 
 /// Events stored before `uploaded` carried image facts (version 1) still load: the projector
 /// and the aggregate both read them through the upcaster.
