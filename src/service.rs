@@ -131,7 +131,7 @@ impl MediaService {
         let aggregate_id = file_uuid.to_string();
         let mut hashes = vec![ingested.hash.clone()];
         hashes.extend(thumbnails.iter().map(|(facts, _)| facts.blob.clone()));
-        {
+        let projected = {
             // Held until the file is projected (or that has failed): a concurrent delete of
             // another file with the same bytes then sees this one as a user of its blobs.
             let _guards = self.locks.lock_all(&hashes).await;
@@ -161,12 +161,10 @@ impl MediaService {
             let projected = self.project(&aggregate_id).await;
             self.metrics
                 .record_upload(facts_type.as_str(), size, deduplicated);
-            tracing::Span::current().record("file.id", file_id);
-            if !projected {
-                return self.file_from_events(aggregate_id, now()).await;
-            }
-        }
-        self.get(file_id).await
+            projected
+        };
+        tracing::Span::current().record("file.id", file_id);
+        self.changed_file(projected, &aggregate_id, file_id).await
     }
 
     /// Bring the read model up to date with a file's events just recorded; whether it is.
@@ -183,6 +181,20 @@ impl MediaService {
                 tracing::warn!(%error, "change recorded; its projection is left to the follower");
                 false
             }
+        }
+    }
+
+    /// A file just changed, as `project` left it: from the read model, or from its events.
+    async fn changed_file(
+        &self,
+        projected: bool,
+        aggregate_id: &str,
+        id: i64,
+    ) -> Result<FileRow, ServiceError> {
+        if projected {
+            self.get(id).await
+        } else {
+            self.file_from_events(aggregate_id, now()).await
         }
     }
 
@@ -298,12 +310,9 @@ impl MediaService {
         self.commands
             .execute(&file.aggregate_id, command, metadata(actor))
             .await?;
-        if self.project(&file.aggregate_id).await {
-            self.get(file.id).await
-        } else {
-            self.file_from_events(file.aggregate_id.clone(), now())
-                .await
-        }
+        let projected = self.project(&file.aggregate_id).await;
+        self.changed_file(projected, &file.aggregate_id, file.id)
+            .await
     }
 
     /// Every event of a file, oldest first, also once it is deleted.
@@ -344,17 +353,17 @@ impl MediaService {
             .aggregate_id_of(id)
             .await?
             .ok_or(ServiceError::NotFound)?;
-        self.file_from_events(aggregate_id, at).await
+        self.file_from_events(&aggregate_id, at).await
     }
 
     /// A file as its events made it at `at` (not found if it did not exist then, or was
     /// deleted), in the read model's shape.
     async fn file_from_events(
         &self,
-        aggregate_id: String,
+        aggregate_id: &str,
         at: DateTime<Utc>,
     ) -> Result<FileRow, ServiceError> {
-        let stored = self.events.events_of(&aggregate_id, 0).await?;
+        let stored = self.events.events_of(aggregate_id, 0).await?;
         let (file, updated_at) =
             projector::file_as_of(&stored, at)?.ok_or(ServiceError::NotFound)?;
         let user = self
@@ -365,7 +374,7 @@ impl MediaService {
             .ok_or(ServiceError::NotFound)?;
         Ok(FileRow {
             id: file.id,
-            aggregate_id,
+            aggregate_id: aggregate_id.to_string(),
             user,
             media_type: file.media_type,
             mime: file.mime,

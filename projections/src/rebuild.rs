@@ -133,8 +133,11 @@ impl Rebuild {
             // A key's index is built like the others and beside them, and the key then added
             // over it: adding the key whole would lock the table against them while it builds.
             let constraints = sqlx::query(
-                "SELECT conname::text AS name, contype::text AS kind, \
+                "SELECT conname::text AS name, \
+                   CASE contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' END AS key, \
                    pg_get_constraintdef(k.oid) AS definition, \
+                   CASE WHEN condeferred THEN ' DEFERRABLE INITIALLY DEFERRED' \
+                     WHEN condeferrable THEN ' DEFERRABLE' ELSE '' END AS deferrable, \
                    CAST(i.relname AS text) AS index_name, \
                    pg_get_indexdef(k.conindid) AS index_definition \
                  FROM pg_constraint k LEFT JOIN pg_class i ON i.oid = k.conindid \
@@ -146,32 +149,25 @@ impl Rebuild {
             .await?;
             for row in constraints {
                 let name: String = row.try_get("name")?;
-                let kind: String = row.try_get("kind")?;
-                let definition = shadowed(&row.try_get::<String, _>("definition")?);
                 let shadow_name = format!("{PREFIX}{name}");
-                let key = match kind.as_str() {
-                    "p" => Some("PRIMARY KEY"),
-                    "u" => Some("UNIQUE"),
-                    _ => None,
-                };
-                match key {
-                    // `USING INDEX` takes no options; a deferrable key is added whole.
-                    Some(key) if !definition.contains("DEFERRABLE") => {
+                match row.try_get::<Option<String>, _>("key")? {
+                    Some(key) => {
                         let index_name: String = row.try_get("index_name")?;
                         let index: String = row.try_get("index_definition")?;
+                        let deferrable: String = row.try_get("deferrable")?;
                         let index = rename_identifier(&index, &index_name, &shadow_name);
                         self.indexes.push((table, shadowed(&index)));
                         self.keys.push(format!(
                             "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {key} \
-                             USING INDEX {shadow_name}"
+                             USING INDEX {shadow_name}{deferrable}"
                         ));
                     }
-                    Some(_) => self.keys.push(format!(
-                        "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {definition}"
-                    )),
-                    None => self.foreign_keys.push(format!(
-                        "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {definition}"
-                    )),
+                    None => {
+                        let definition = shadowed(&row.try_get::<String, _>("definition")?);
+                        self.foreign_keys.push(format!(
+                            "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {definition}"
+                        ));
+                    }
                 }
                 self.renames.push(format!(
                     "ALTER TABLE {table} RENAME CONSTRAINT {PREFIX}{name} TO {name}"
