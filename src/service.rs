@@ -163,7 +163,7 @@ impl MediaService {
                 .record_upload(facts_type.as_str(), size, deduplicated);
             projected
         };
-        tracing::Span::current().record("file.id", file_id);
+        crate::telemetry::record_on_request("file.id", file_id);
         self.changed_file(projected, &aggregate_id, file_id).await
     }
 
@@ -244,10 +244,10 @@ impl MediaService {
         };
         let limits = self.thumbnail_limits;
         // The blocking thread's spans are the request's children.
-        let span = tracing::Span::current();
+        let parent = crate::telemetry::Parent::current();
         let started = std::time::Instant::now();
         let made = tokio::task::spawn_blocking(move || {
-            let _entered = span.entered();
+            let _entered = parent.enter();
             thumbnails::make_thumbnails(&path, &source, &limits)
         })
         .await

@@ -1,10 +1,11 @@
 //! Logs, traces and metrics.
 //!
 //! - Logs go to stderr (stdout carries command output), JSON when `MEDIASTORE_LOG_FORMAT=json`.
-//! - Traces: every `tracing` span of this crate becomes an OpenTelemetry span, exported by
-//!   OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set; the
-//!   standard `OTEL_*` variables apply. Without it no exporter exists and spans cost what
-//!   plain `tracing` spans cost.
+//! - Traces, exported by OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//!   `..._TRACES_ENDPOINT`) is set; the standard `OTEL_*` variables apply. Each request's span
+//!   is made with the OpenTelemetry API ([`RequestSpan`]); every `tracing` span of this crate
+//!   inside it becomes its child. Without an exporter neither exists, and the request's
+//!   `tracing` span (which logs use) costs what it costs without traces.
 //! - Metrics: OpenTelemetry instruments read out in Prometheus text format at `/metrics`.
 //!   Names start with `mediastore_` and follow Prometheus conventions (the exporter adds the
 //!   unit and `_total` suffixes: `mediastore_upload_bytes_total`, `..._duration_seconds`).
@@ -12,12 +13,14 @@
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._METRICS_ENDPOINT`) is set.
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::KeyValue;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use prometheus::{Encoder, TextEncoder};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -45,8 +48,10 @@ impl Tracing {
         // the traces.
         let spans = provider.as_ref().map(|provider| {
             use opentelemetry::trace::TracerProvider as _;
+            let tracer = provider.tracer("mediastore");
+            let _ = TRACER.set(tracer.clone());
             tracing_opentelemetry::layer()
-                .with_tracer(provider.tracer("mediastore"))
+                .with_tracer(tracer)
                 // Per-span extras that cost on every poll (busy/idle clocks) or allocate
                 // per span (thread, source location) and that no trace viewer needs here.
                 .with_tracked_inactivity(false)
@@ -58,7 +63,8 @@ impl Tracing {
                 .with_context_activation(false)
                 .with_filter(
                     tracing_subscriber::filter::Targets::new()
-                        .with_target("mediastore", tracing::Level::INFO),
+                        .with_target("mediastore", tracing::Level::INFO)
+                        .with_target(REQUEST_LOG_TARGET, tracing::level_filters::LevelFilter::OFF),
                 )
         });
         tracing_subscriber::registry()
@@ -79,27 +85,124 @@ impl Drop for Tracing {
     }
 }
 
-/// Make a caller's W3C trace context (`traceparent`) the parent of `span`, so the request
-/// joins the caller's trace. Nothing happens without one, or without an exporter.
-pub fn adopt_remote_parent(span: &tracing::Span, headers: &axum::http::HeaderMap) {
-    use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    struct Headers<'a>(&'a axum::http::HeaderMap);
-    impl Extractor for Headers<'_> {
-        fn get(&self, key: &str) -> Option<&str> {
-            self.0.get(key).and_then(|value| value.to_str().ok())
+/// The target of each request's `tracing` span, which only logs see: its OpenTelemetry twin
+/// is a [`RequestSpan`].
+///
+/// Why two: a `tracing` span that the OpenTelemetry layer sees costs ~900 instructions each
+/// time it is entered and left, and a request's span is entered ~30 times (every poll of the
+/// request, and sqlx enters the caller's span for each command on its worker threads). That
+/// alone was 12% of a detail request.
+pub const REQUEST_LOG_TARGET: &str = "mediastore::request";
+
+/// The tracer of the OTLP exporter, once [`Tracing::init`] has made one.
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+
+/// A request's server span, made when traces are exported. It is the OpenTelemetry context
+/// of the request's future ([`RequestSpan::context`]), so the `tracing` spans of its steps
+/// become its children.
+pub struct RequestSpan {
+    context: opentelemetry::Context,
+}
+
+impl RequestSpan {
+    /// Start the span of `request`, routed to `route`, or `None` when traces are not
+    /// exported. A caller's W3C trace context (`traceparent`) is its parent.
+    pub fn start(request: &axum::extract::Request, route: &str) -> Option<RequestSpan> {
+        let tracer = TRACER.get()?;
+        let headers = request.headers();
+        let parent = if headers.contains_key("traceparent") {
+            use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
+            struct Headers<'a>(&'a axum::http::HeaderMap);
+            impl Extractor for Headers<'_> {
+                fn get(&self, key: &str) -> Option<&str> {
+                    self.0.get(key).and_then(|value| value.to_str().ok())
+                }
+                fn keys(&self) -> Vec<&str> {
+                    self.0.keys().map(|key| key.as_str()).collect()
+                }
+            }
+            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers))
+        } else {
+            opentelemetry::Context::new()
+        };
+        let method = request.method().as_str();
+        let request_id = request
+            .extensions()
+            .get::<tower_http::request_id::RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or_default();
+        let span = tracer
+            .span_builder(format!("{method} {route}"))
+            .with_kind(SpanKind::Server)
+            .with_attributes([
+                KeyValue::new("http.request.method", method.to_string()),
+                KeyValue::new("url.path", request.uri().path().to_string()),
+                KeyValue::new("http.route", route.to_string()),
+                KeyValue::new("request_id", request_id.to_string()),
+            ])
+            .start_with_context(tracer, &parent);
+        Some(RequestSpan {
+            context: parent.with_span(span),
+        })
+    }
+
+    /// The context to run the request's future in.
+    pub fn context(&self) -> opentelemetry::Context {
+        self.context.clone()
+    }
+
+    pub fn end(self, status: axum::http::StatusCode) {
+        let span = self.context.span();
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        ));
+        if status.is_server_error() {
+            span.set_status(Status::error(""));
         }
-        fn keys(&self) -> Vec<&str> {
-            self.0.keys().map(|key| key.as_str()).collect()
+        span.end();
+    }
+}
+
+/// Record an id (`user.id`, `file.id`) on the current request's span: the `tracing` one that
+/// logs show and the exported one, if any.
+pub fn record_on_request(key: &'static str, value: i64) {
+    tracing::Span::current().record(key, value);
+    opentelemetry::Context::map_current(|context| {
+        if context.has_active_span() {
+            context.span().set_attribute(KeyValue::new(key, value));
+        }
+    });
+}
+
+/// The current span, in `tracing` and in OpenTelemetry, carried onto a blocking thread so
+/// that the spans made there are the request's children.
+pub struct Parent {
+    span: tracing::Span,
+    context: opentelemetry::Context,
+}
+
+impl Parent {
+    pub fn current() -> Parent {
+        Parent {
+            span: tracing::Span::current(),
+            context: opentelemetry::Context::current(),
         }
     }
-    if span.is_disabled() || !headers.contains_key("traceparent") {
-        return;
+
+    /// Make it current on this thread until the guard is dropped.
+    pub fn enter(self) -> Entered {
+        Entered {
+            _span: self.span.entered(),
+            _context: self.context.attach(),
+        }
     }
-    let parent =
-        opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers));
-    // Fails only when no OpenTelemetry layer is installed: then there is nothing to join.
-    let _ = span.set_parent(parent);
+}
+
+/// A [`Parent`] made current; dropping it restores what was.
+pub struct Entered {
+    _span: tracing::span::EnteredSpan,
+    _context: opentelemetry::ContextGuard,
 }
 
 fn env(name: &str) -> Option<String> {

@@ -74,7 +74,7 @@ impl FromRequestParts<AppState> for AuthUser {
             .and_then(|id| id.header_value().to_str().ok())
             .unwrap_or_default()
             .to_string();
-        tracing::Span::current().record("user.id", principal.user_id);
+        crate::telemetry::record_on_request("user.id", principal.user_id);
         Ok(AuthUser {
             principal,
             request_id,

@@ -81,13 +81,12 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                         .get(&REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or_default();
-                    // Named "{method} {route}" and completed by `ops::track` once routing has
-                    // found the route; the request id is the one event metadata carries.
-                    let span = tracing::info_span!(
+                    // For logs only (its exported twin is made by `ops::track`, see
+                    // `telemetry::REQUEST_LOG_TARGET`); completed there once routing has found
+                    // the route. The request id is the one event metadata carries.
+                    tracing::info_span!(
+                        target: crate::telemetry::REQUEST_LOG_TARGET,
                         "request",
-                        otel.name = %request.method(),
-                        otel.kind = "server",
-                        otel.status_code = tracing::field::Empty,
                         http.request.method = %request.method(),
                         url.path = %request.uri().path(),
                         http.route = tracing::field::Empty,
@@ -95,9 +94,7 @@ pub fn app(state: AppState) -> NormalizePath<Router> {
                         user.id = tracing::field::Empty,
                         file.id = tracing::field::Empty,
                         request_id,
-                    );
-                    crate::telemetry::adopt_remote_parent(&span, request.headers());
-                    span
+                    )
                 })
                 // One log line per request, at its end, with the span's fields (never headers,
                 // so never a token).

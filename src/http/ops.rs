@@ -8,10 +8,12 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::KeyValue;
 use serde_json::json;
 
 use super::AppState;
+use crate::telemetry::RequestSpan;
 
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
@@ -89,15 +91,14 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .to_string();
     let span = tracing::Span::current();
     span.record("http.route", route.as_str());
-    if !span.is_disabled() {
-        // The exported span's name: the OpenTelemetry span is only started when it ends (no
-        // context activation), so it is still a builder and takes the name.
-        span.record("otel.name", format!("{method} {route}"));
-    }
-    let response = next.run(request).await;
+    let traced = RequestSpan::start(&request, &route);
+    let response = match &traced {
+        Some(traced) => next.run(request).with_context(traced.context()).await,
+        None => next.run(request).await,
+    };
     span.record("http.response.status_code", response.status().as_u16());
-    if response.status().is_server_error() {
-        span.record("otel.status_code", "ERROR");
+    if let Some(traced) = traced {
+        traced.end(response.status());
     }
     let labels = [
         KeyValue::new("method", method),

@@ -187,9 +187,9 @@ where
     let path = temp.path().to_path_buf();
     let (is_text, hints_owned) = (text.finish(), hints.clone());
     let max_pixels = limits.image_pixels;
-    let span = tracing::Span::current();
+    let parent = crate::telemetry::Parent::current();
     let (detected, image, av) = tokio::task::spawn_blocking(move || {
-        let _entered = span.entered();
+        let _entered = parent.enter();
         let detect =
             tracing::info_span!("media.detect", media.type = tracing::field::Empty).entered();
         let detected = detect::resolve(

@@ -47,6 +47,6 @@ pub fn router(limits: &SizeLimits) -> Router<AppState> {
 /// A path id that is not a positive integer cannot name a file: 404, as a missing one is.
 fn parse_id(raw: &str) -> Option<i64> {
     let id = raw.parse::<i64>().ok().filter(|id| *id > 0)?;
-    tracing::Span::current().record("file.id", id);
+    crate::telemetry::record_on_request("file.id", id);
     Some(id)
 }
