@@ -1,20 +1,29 @@
 //! Traces over OTLP (issue 7): the real binary, pointed by the standard variables at an
 //! OTLP/HTTP receiver in this test, exports a server span per request, named by its route
 //! and carrying status, user, file and request id, with the upload's steps as its children.
+//! Both encodings: protobuf (the default, written by the service's own encoder) and JSON.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
+use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Json;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use prost::Message as _;
 use serde_json::{json, Value};
 
 use crate::fixtures;
 use crate::helpers::{fresh_postgres_database, Backend, BinaryServer};
 use crate::on_both_backends;
 
-on_both_backends!(an_upload_is_one_trace_with_a_span_per_step);
+on_both_backends!(
+    an_upload_is_one_trace_with_a_span_per_step,
+    traces_go_out_in_json_when_asked
+);
 
 const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -70,14 +79,51 @@ fn spans_of(export: &Value) -> Vec<Span> {
     spans
 }
 
-/// An OTLP/HTTP (JSON) trace receiver on a free port: its URL and what it received.
+fn spans_of_protobuf(body: &[u8]) -> Vec<Span> {
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let export = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
+    let mut spans = Vec::new();
+    for resource in export.resource_spans {
+        for scope in resource.scope_spans {
+            for span in scope.spans {
+                let attributes = span.attributes.into_iter().map(|a| {
+                    let value = match a.value.and_then(|v| v.value) {
+                        Some(any_value::Value::StringValue(text)) => text,
+                        Some(any_value::Value::IntValue(number)) => number.to_string(),
+                        other => format!("{other:?}"),
+                    };
+                    (a.key, value)
+                });
+                spans.push(Span {
+                    name: span.name,
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_id: hex(&span.parent_span_id),
+                    kind: i64::from(span.kind),
+                    attributes: attributes.collect(),
+                });
+            }
+        }
+    }
+    spans
+}
+
+/// An OTLP/HTTP trace receiver on a free port (protobuf or JSON, by content type): its URL
+/// and what it received.
 async fn receiver() -> (String, Arc<Mutex<Vec<Span>>>) {
     let received: Arc<Mutex<Vec<Span>>> = Arc::default();
     let sink = received.clone();
     let app = axum::Router::new().route(
         "/v1/traces",
-        post(move |Json(export): Json<Value>| async move {
-            sink.lock().expect("spans").extend(spans_of(&export));
+        post(move |headers: HeaderMap, body: Bytes| async move {
+            let spans = match headers.get("content-type").and_then(|v| v.to_str().ok()) {
+                Some("application/json") => {
+                    spans_of(&serde_json::from_slice(&body).expect("an OTLP JSON export"))
+                }
+                Some("application/x-protobuf") => spans_of_protobuf(&body),
+                other => panic!("an export of content type {other:?}"),
+            };
+            sink.lock().expect("spans").extend(spans);
             Json(json!({}))
         }),
     );
@@ -107,6 +153,15 @@ async fn wait_for(received: &Mutex<Vec<Span>>, done: impl Fn(&[Span]) -> bool) -
 }
 
 async fn an_upload_is_one_trace_with_a_span_per_step(backend: Backend) {
+    upload_and_detail_traced(backend, None).await;
+}
+
+async fn traces_go_out_in_json_when_asked(backend: Backend) {
+    upload_and_detail_traced(backend, Some("http/json")).await;
+}
+
+/// An upload and a detail exported in `protocol` (the default when `None`), checked.
+async fn upload_and_detail_traced(backend: Backend, protocol: Option<&str>) {
     let (endpoint, received) = receiver().await;
     let data_dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
@@ -119,7 +174,7 @@ async fn an_upload_is_one_trace_with_a_span_per_step(backend: Backend) {
         true,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.unwrap_or("")),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
     );

@@ -12,6 +12,8 @@
 //!   Also pushed by OTLP/HTTP every `OTEL_METRIC_EXPORT_INTERVAL` (60 s) when
 //!   `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._METRICS_ENDPOINT`) is set.
 
+mod otlp_traces;
+
 use opentelemetry::metrics::{Counter, Gauge, Histogram, MeterProvider};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -216,16 +218,17 @@ fn otlp_tracer_provider() -> anyhow::Result<Option<SdkTracerProvider>> {
     let Some(protocol) = otlp_protocol(Signal::Traces)? else {
         return Ok(None);
     };
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_protocol(protocol)
-        .build()?;
-    Ok(Some(
-        SdkTracerProvider::builder()
-            .with_batch_exporter(exporter)
-            .with_resource(resource())
-            .build(),
-    ))
+    let provider = SdkTracerProvider::builder().with_resource(resource());
+    let provider = match protocol {
+        Protocol::HttpJson => provider.with_batch_exporter(
+            opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(protocol)
+                .build()?,
+        ),
+        _ => provider.with_batch_exporter(otlp_traces::ProtobufSpanExporter::from_env()?),
+    };
+    Ok(Some(provider.build()))
 }
 
 #[derive(Clone, Copy)]
