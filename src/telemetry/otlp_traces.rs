@@ -19,8 +19,8 @@ use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
-use reqwest::blocking::Client;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use otlp_http::blocking::Client;
+use otlp_http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
 use super::env;
 
@@ -51,7 +51,7 @@ impl ProtobufSpanExporter {
                 format!("{base}{path}")
             }
         };
-        reqwest::Url::parse(&endpoint)
+        otlp_http::Url::parse(&endpoint)
             .with_context(|| format!("the OTLP traces endpoint {endpoint:?} is not a URL"))?;
         let timeout = env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
             .or_else(|| env("OTEL_EXPORTER_OTLP_TIMEOUT"))
