@@ -50,8 +50,12 @@ impl Projector {
     }
 
     /// Bring one file's row up to date with its events; how many it applied.
-    #[tracing::instrument(name = "projection.update", skip(self))]
     pub async fn catch_up_file(&self, aggregate_id: &str) -> Result<u64, ProjectorError> {
+        let update = self.update_file(aggregate_id);
+        crate::telemetry::database_step("projection.update", aggregate_id, update).await
+    }
+
+    async fn update_file(&self, aggregate_id: &str) -> Result<u64, ProjectorError> {
         let version = self.read_model.version_of(aggregate_id).await?;
         let events = self.log.events_of(aggregate_id, version).await?;
         if events.is_empty() {

@@ -48,8 +48,17 @@ impl CommandBus {
     }
 
     /// Execute a command, retrying when another command on the same file committed first.
-    #[tracing::instrument(name = "event_store.append", skip_all, fields(aggregate_id = aggregate_id))]
     pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: MediaFileCommand,
+        metadata: HashMap<String, String>,
+    ) -> Result<(), CommandError> {
+        let append = self.append(aggregate_id, command, metadata);
+        crate::telemetry::database_step("event_store.append", aggregate_id, append).await
+    }
+
+    async fn append(
         &self,
         aggregate_id: &str,
         command: MediaFileCommand,
