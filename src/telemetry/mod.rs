@@ -59,9 +59,10 @@ impl Tracing {
                 .with_tracked_inactivity(false)
                 .with_threads(false)
                 .with_location(false)
-                // Nothing here reads the OpenTelemetry context from the thread (spans find
-                // their parents through `tracing`), so entering a span need not attach it:
-                // that was a context clone and a guard on every poll of every request.
+                // Entering a tracing span need not attach its OpenTelemetry context (a
+                // context clone and a guard on every poll): spans find their parents through
+                // `tracing`, and without a visible one, in the context that `RequestSpan` and
+                // `database_step` attach.
                 .with_context_activation(false)
                 .with_filter(
                     tracing_subscriber::filter::Targets::new()
@@ -133,7 +134,7 @@ impl RequestSpan {
             .get::<tower_http::request_id::RequestId>()
             .and_then(|id| id.header_value().to_str().ok())
             .unwrap_or_default();
-        let span = tracer
+        let builder = tracer
             .span_builder(format!("{method} {route}"))
             .with_kind(SpanKind::Server)
             .with_attributes([
@@ -141,10 +142,9 @@ impl RequestSpan {
                 KeyValue::new("url.path", request.uri().path().to_string()),
                 KeyValue::new("http.route", route.to_string()),
                 KeyValue::new("request_id", request_id.to_string()),
-            ])
-            .start_with_context(tracer, &parent);
+            ]);
         Some(RequestSpan {
-            context: parent.with_span(span),
+            context: start_below(tracer, builder, parent),
         })
     }
 
@@ -180,16 +180,25 @@ pub async fn database_step<T>(
     let Some(tracer) = TRACER.get() else {
         return step.await;
     };
-    let parent = opentelemetry::Context::current();
-    let span = tracer
+    let builder = tracer
         .span_builder(name)
         .with_kind(SpanKind::Internal)
-        .with_attributes([KeyValue::new("aggregate_id", aggregate_id.to_string())])
-        .start_with_context(tracer, &parent);
-    let context = parent.with_span(span);
+        .with_attributes([KeyValue::new("aggregate_id", aggregate_id.to_string())]);
+    let context = start_below(tracer, builder, opentelemetry::Context::current());
     let output = step.with_context(context.clone()).await;
     context.span().end();
     output
+}
+
+/// Start `span` as a child of `parent`'s span (a root without one): the context to run its
+/// work in. A context dropped before its span is ended ends it (a cancelled request).
+fn start_below(
+    tracer: &SdkTracer,
+    span: opentelemetry::trace::SpanBuilder,
+    parent: opentelemetry::Context,
+) -> opentelemetry::Context {
+    let span = span.start_with_context(tracer, &parent);
+    parent.with_span(span)
 }
 
 /// Record an id (`user.id`, `file.id`) on the current request's span: the `tracing` one that

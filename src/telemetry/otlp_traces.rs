@@ -67,13 +67,18 @@ impl ProtobufSpanExporter {
             .timeout(timeout)
             .build()
             .context("making the OTLP HTTP client")?;
-        Ok(ProtobufSpanExporter {
+        Ok(ProtobufSpanExporter::new(client, endpoint, headers))
+    }
+
+    /// The resource is set later by the tracer provider (`set_resource`).
+    fn new(client: Client, endpoint: String, headers: HeaderMap) -> ProtobufSpanExporter {
+        ProtobufSpanExporter {
             client,
             endpoint,
             headers,
             resource: Vec::new(),
             resource_schema_url: String::new(),
-        })
+        }
     }
 
     /// The `ExportTraceServiceRequest` of `batch`.
@@ -277,29 +282,44 @@ fn write_key_value(w: &mut Writer, key: &str, value: &Value) {
 /// An `AnyValue`'s one field (written even when it holds a default: it says which one).
 fn write_any_value(w: &mut Writer, value: &Value) {
     match value {
-        Value::Bool(value) => w.varint_field(2, u64::from(*value)),
-        Value::I64(value) => w.varint_field(3, *value as u64),
-        Value::F64(value) => {
-            w.key(4, FIXED64);
-            w.0.extend_from_slice(&value.to_bits().to_le_bytes());
-        }
-        Value::String(value) => w.bytes(1, value.as_str().as_bytes()),
+        Value::Bool(value) => any_bool(w, *value),
+        Value::I64(value) => any_int(w, *value),
+        Value::F64(value) => any_double(w, *value),
+        Value::String(value) => any_string(w, value.as_str()),
         Value::Array(array) => w.message(5, |w| match array {
-            Array::Bool(values) => write_values(w, values, |v| Value::Bool(*v)),
-            Array::I64(values) => write_values(w, values, |v| Value::I64(*v)),
-            Array::F64(values) => write_values(w, values, |v| Value::F64(*v)),
-            Array::String(values) => write_values(w, values, |v| Value::String(v.clone())),
+            Array::Bool(values) => write_values(w, values, |w, v| any_bool(w, *v)),
+            Array::I64(values) => write_values(w, values, |w, v| any_int(w, *v)),
+            Array::F64(values) => write_values(w, values, |w, v| any_double(w, *v)),
+            Array::String(values) => write_values(w, values, |w, v| any_string(w, v.as_str())),
             // A kind of array newer than this code: its text.
-            other => write_values(w, &[other.to_string()], |v| Value::from(v.clone())),
+            other => write_values(w, &[other.to_string()], |w, v| any_string(w, v)),
         }),
         // A kind of value newer than this code: its text.
-        other => w.bytes(1, other.as_str().as_bytes()),
+        other => any_string(w, &other.as_str()),
     }
 }
 
-fn write_values<T>(w: &mut Writer, values: &[T], value: impl Fn(&T) -> Value) {
-    for item in values {
-        w.message(1, |w| write_any_value(w, &value(item)));
+fn any_bool(w: &mut Writer, value: bool) {
+    w.varint_field(2, u64::from(value));
+}
+
+fn any_int(w: &mut Writer, value: i64) {
+    w.varint_field(3, value as u64);
+}
+
+fn any_double(w: &mut Writer, value: f64) {
+    w.key(4, FIXED64);
+    w.0.extend_from_slice(&value.to_bits().to_le_bytes());
+}
+
+fn any_string(w: &mut Writer, value: &str) {
+    w.bytes(1, value.as_bytes());
+}
+
+/// An `ArrayValue`'s items, each an `AnyValue` written by `item`.
+fn write_values<T>(w: &mut Writer, values: &[T], item: impl Fn(&mut Writer, &T)) {
+    for value in values {
+        w.message(1, |w| item(w, value));
     }
 }
 
@@ -392,13 +412,8 @@ mod tests {
     use std::borrow::Cow;
 
     fn exporter(resource: &Resource) -> ProtobufSpanExporter {
-        let mut exporter = ProtobufSpanExporter {
-            client: Client::new(),
-            endpoint: String::new(),
-            headers: HeaderMap::new(),
-            resource: Vec::new(),
-            resource_schema_url: String::new(),
-        };
+        let mut exporter =
+            ProtobufSpanExporter::new(Client::new(), String::new(), HeaderMap::new());
         exporter.set_resource(resource);
         exporter
     }
