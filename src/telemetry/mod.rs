@@ -114,17 +114,9 @@ impl RequestSpan {
         let tracer = TRACER.get()?;
         let headers = request.headers();
         let parent = if headers.contains_key("traceparent") {
-            use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-            struct Headers<'a>(&'a axum::http::HeaderMap);
-            impl Extractor for Headers<'_> {
-                fn get(&self, key: &str) -> Option<&str> {
-                    self.0.get(key).and_then(|value| value.to_str().ok())
-                }
-                fn keys(&self) -> Vec<&str> {
-                    self.0.keys().map(|key| key.as_str()).collect()
-                }
-            }
-            opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers))
+            use opentelemetry::propagation::TextMapPropagator as _;
+            opentelemetry_sdk::propagation::TraceContextPropagator::new()
+                .extract(&opentelemetry_http::HeaderExtractor(headers))
         } else {
             opentelemetry::Context::new()
         };

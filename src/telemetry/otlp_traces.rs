@@ -169,8 +169,12 @@ fn url_decode(value: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits only: `from_str_radix` alone would also take a sign ("%+1").
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -538,6 +542,7 @@ mod tests {
         let error = parse_headers("api-key").expect_err("no value").to_string();
         assert!(error.contains("key=value"), "{error}");
         assert_eq!(url_decode("100%"), None);
+        assert_eq!(url_decode("%+1"), None);
         assert_eq!(url_decode("%e2%82%ac"), Some("€".to_string()));
     }
 }

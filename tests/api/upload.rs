@@ -291,20 +291,9 @@ async fn an_endless_upload_is_cut_off_at_its_limit_not_buffered(backend: Backend
     let app = TestApp::spawn(backend).await;
     // A raw socket, so that what is measured is the server's answer, not a client library's
     // choice of whether to read a response while it is still sending.
-    let address = app.address.trim_start_matches("http://").to_string();
-    let stream = tokio::net::TcpStream::connect(&address)
-        .await
-        .expect("connect");
+    let (stream, head, part_head) =
+        raw_upload(&app, "Transfer-Encoding: chunked", "endless.png").await;
     let (mut reader, mut writer) = stream.into_split();
-    let boundary = "XBOUNDARYX";
-    let head = format!(
-        "POST /api/media/files HTTP/1.1\r\nHost: {address}\r\nAuthorization: Token {}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n",
-        app.admin_token
-    );
-    let part_head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"endless.png\"\r\n\r\n"
-    );
     let sent = Arc::new(AtomicU64::new(0));
     let sender = {
         let sent = sent.clone();
@@ -351,15 +340,7 @@ async fn an_endless_upload_is_cut_off_at_its_limit_not_buffered(backend: Backend
     );
     // The rest of the body is not wanted; the sender may be waiting on a full socket.
     sender.abort();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let tmp = app.data_dir.path().join("tmp");
-    while std::fs::read_dir(&tmp).expect("tmp dir").count() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a temporary file was left"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    until_no_temporary_files(&app).await;
     assert!(app.blob_files().is_empty());
 }
 
@@ -367,18 +348,12 @@ async fn an_endless_upload_is_cut_off_at_its_limit_not_buffered(backend: Backend
 async fn a_client_that_disconnects_mid_upload_leaves_nothing(backend: Backend) {
     use tokio::io::AsyncWriteExt;
     let app = TestApp::spawn(backend).await;
-    let address = app.address.trim_start_matches("http://").to_string();
-    let mut stream = tokio::net::TcpStream::connect(&address)
+    let (mut stream, head, part_head) =
+        raw_upload(&app, "Content-Length: 10000000", "cut.pdf").await;
+    stream
+        .write_all((head + &part_head).as_bytes())
         .await
-        .expect("connect");
-    let boundary = "XBOUNDARYX";
-    let head = format!(
-        "POST /api/media/files HTTP/1.1\r\nHost: {address}\r\nAuthorization: Token {}\r\n\
-         Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 10000000\r\n\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"cut.pdf\"\r\n\r\n",
-        app.admin_token
-    );
-    stream.write_all(head.as_bytes()).await.expect("write head");
+        .expect("write head");
     stream
         .write_all(&fixtures::pdf())
         .await
@@ -398,23 +373,52 @@ async fn a_client_that_disconnects_mid_upload_leaves_nothing(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     drop(stream);
-
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let leftovers = std::fs::read_dir(&tmp).expect("tmp dir").count();
-        if leftovers == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{leftovers} temporary files left"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    until_no_temporary_files(&app).await;
     assert!(app.blob_files().is_empty());
     // The server is still up.
     assert_eq!(
         app.uploaded("after.pdf", fixtures::pdf()).await["type"],
         "pdf"
     );
+}
+
+/// A connection for a multipart upload written by hand, with the request's head (framed by
+/// `framing`: a `Content-Length` or `Transfer-Encoding` header) and the head of its one file
+/// part, `file_name`; the file's bytes come next.
+async fn raw_upload(
+    app: &TestApp,
+    framing: &str,
+    file_name: &str,
+) -> (tokio::net::TcpStream, String, String) {
+    let address = app.address.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    let boundary = "XBOUNDARYX";
+    let head = format!(
+        "POST /api/media/files HTTP/1.1\r\nHost: {address}\r\nAuthorization: Token {}\r\n\
+         Content-Type: multipart/form-data; boundary={boundary}\r\n{framing}\r\n\r\n",
+        app.admin_token
+    );
+    let part_head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"{file_name}\"\r\n\r\n"
+    );
+    (stream, head, part_head)
+}
+
+/// Wait (up to 10 s) until the server has removed every upload's temporary file.
+async fn until_no_temporary_files(app: &TestApp) {
+    let tmp = app.data_dir.path().join("tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let leftovers = std::fs::read_dir(&tmp).expect("tmp dir").count();
+        if leftovers == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{leftovers} temporary files left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
