@@ -95,8 +95,13 @@ impl Projector {
         mut progress: impl FnMut(u64, u64),
     ) -> Result<u64, ProjectorError> {
         let batch = batch.max(1);
-        let total = u64::try_from(self.log.count_after(Position::default()).await?).unwrap_or(0);
-        let mut rebuild = self.read_model.begin_rebuild().await?;
+        tracing::info!("rebuild: starting");
+        // Counting the events (for the progress) takes a scan: beside the shadow tables' setup.
+        let (total, mut rebuild) = tokio::try_join!(
+            async { Ok::<_, ProjectorError>(self.log.count_after(Position::default()).await?) },
+            async { Ok(self.read_model.begin_rebuild().await?) },
+        )?;
+        let total = u64::try_from(total).unwrap_or(0);
         let up_to = self.log.last_position().await?;
         let started_at = chrono::Utc::now().timestamp_micros();
         let mut done = 0;
@@ -166,7 +171,12 @@ impl Projector {
                 Ok(())
             })
             .await?;
+        let swapping = Instant::now();
         swap.commit(position).await?;
+        tracing::info!(
+            seconds = swapping.elapsed().as_secs_f64(),
+            "rebuild: swapped in"
+        );
         let done = report(0, false).await;
         self.record_rebuild(started_at, done, total, true).await;
         Ok(done)

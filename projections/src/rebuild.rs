@@ -51,6 +51,8 @@ pub struct Rebuild {
     patches: HashMap<String, Patch>,
     /// PostgreSQL: batches being loaded, at most `LOADERS`.
     loading: tokio::task::JoinSet<Result<()>>,
+    /// Whether the shadow `media_counts` holds the counts of the loaded files.
+    counted: bool,
 }
 
 impl MediaReadModel {
@@ -90,6 +92,7 @@ impl MediaReadModel {
             renames: Vec::new(),
             patches: HashMap::new(),
             loading: tokio::task::JoinSet::new(),
+            counted: false,
         };
         let mut tx = rebuild.begin_writing().await?;
         for table in TABLES.iter().rev() {
@@ -332,8 +335,14 @@ impl Rebuild {
             run_concurrently(pool, others.chain(other_analyze), 1),
         )?;
         run_concurrently(pool, std::mem::take(&mut self.keys).into_iter(), 1).await?;
+        // A foreign key's check holds both tables against index builds and ANALYZE, so it
+        // runs last, on one core: the counts, which only read, take the other.
         let foreign_keys = std::mem::take(&mut self.foreign_keys);
-        run_concurrently(pool, foreign_keys.into_iter(), INDEX_BUILDERS).await?;
+        futures_util::try_join!(
+            run_concurrently(pool, foreign_keys.into_iter(), INDEX_BUILDERS),
+            run_concurrently(pool, std::iter::once(COUNT_FILES.to_string()), 1),
+        )?;
+        self.counted = true;
         tracing::info!(
             seconds = started.elapsed().as_secs_f64(),
             "rebuild: indexes built"
@@ -361,6 +370,7 @@ impl Rebuild {
             rebuild: self,
             tx,
             patches: HashMap::new(),
+            changed: false,
         })
     }
 }
@@ -374,6 +384,10 @@ const INDEX_BUILDERS: usize = 2;
 const LOADERS: usize = 2;
 /// The read model's largest table, by far.
 const LARGEST: &str = "media_files";
+/// The live files per uploader and type, from the shadow files into the shadow counts.
+const COUNT_FILES: &str = "INSERT INTO rebuild_media_counts (user_id, media_type, live) \
+     SELECT user_id, media_type, COUNT(*) FROM rebuild_media_files \
+     WHERE deleted_at IS NULL GROUP BY user_id, media_type";
 
 /// ANALYZE a shadow table as ANALYZE of the live table would be, in less time. ANALYZE
 /// samples enough rows for the highest statistics target among the columns it analyzes, and
@@ -441,11 +455,14 @@ pub struct Swap {
     rebuild: Rebuild,
     tx: sqlx::Transaction<'static, sqlx::Any>,
     patches: HashMap<String, Patch>,
+    /// Whether events committed after the batches changed the shadow tables.
+    changed: bool,
 }
 
 impl Swap {
     /// Apply writes of events committed after the batches.
     pub async fn apply(&mut self, writes: &[Write]) -> Result<()> {
+        self.changed |= !writes.is_empty();
         let pending = fold_batch(writes, &mut self.patches);
         insert_pending(&mut self.tx, &pending, self.rebuild.postgres()).await
     }
@@ -458,13 +475,13 @@ impl Swap {
         sqlx::query(&format!("DROP TABLE IF EXISTS {PATCHES}"))
             .execute(&mut **tx)
             .await?;
-        sqlx::query(&format!(
-            "INSERT INTO {PREFIX}media_counts (user_id, media_type, live) \
-             SELECT user_id, media_type, COUNT(*) FROM {PREFIX}media_files \
-             WHERE deleted_at IS NULL GROUP BY user_id, media_type"
-        ))
-        .execute(&mut **tx)
-        .await?;
+        // Counted before the swap, unless it changed files since.
+        if self.changed || !self.rebuild.counted {
+            sqlx::query(&format!("DELETE FROM {PREFIX}media_counts"))
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query(COUNT_FILES).execute(&mut **tx).await?;
+        }
         for table in TABLES.iter().rev() {
             sqlx::query(&format!("DROP TABLE {table}"))
                 .execute(&mut **tx)
