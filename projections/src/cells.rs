@@ -1,9 +1,8 @@
 //! One row's values, written once and sent either way a rebuild loads rows: bound to a
-//! multi-row `INSERT` (SQLite, and the swap), or as a line of PostgreSQL's `COPY ... FROM
-//! STDIN` text format, which PostgreSQL loads several times faster than bound parameters.
+//! multi-row `INSERT` (SQLite, and the swap), or as a row of PostgreSQL's binary `COPY ...
+//! FROM STDIN`, which PostgreSQL loads several times faster than bound parameters.
 
-use std::fmt::Write as _;
-
+use crate::error::ReadModelError;
 use crate::sql::Row;
 
 /// A value of one of the column types the read model uses.
@@ -61,48 +60,74 @@ pub(crate) fn bind_row(row: &mut Row<'_>, cells: &[Cell<'_>]) {
     }
 }
 
-/// Append `cells` as one line of `COPY` text format: tab-separated, `\N` for NULL, and
-/// backslash escapes for the characters that would end a field or a line.
-pub(crate) fn copy_line(out: &mut String, cells: &[Cell<'_>]) {
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push('\t');
-        }
-        match *cell {
-            Cell::Int(None) | Cell::Real(None) | Cell::Text(None) => out.push_str("\\N"),
-            Cell::Int(Some(value)) => out.push_str(itoa::Buffer::new().format(value)),
-            // Rust prints the shortest text that reads back as the same double.
-            Cell::Real(Some(value)) if value.is_nan() => out.push_str("NaN"),
-            Cell::Real(Some(value)) if value.is_infinite() => {
-                out.push_str(if value > 0.0 { "Infinity" } else { "-Infinity" });
-            }
-            Cell::Real(Some(value)) => {
-                let _ = write!(out, "{value}");
-            }
-            Cell::Text(Some(text)) => push_escaped(out, text),
-        }
-    }
-    out.push('\n');
+/// A table's rows in PostgreSQL's binary `COPY` format: a header, then each row as its
+/// field count and each field as its length and bytes, big-endian (-1 for NULL), then a
+/// trailer. PostgreSQL reads it in about two thirds of the time of the text format: no
+/// digits to parse, nothing to unescape. Every `Int` is a `bigint` column and every `Real`
+/// a `double precision` one: PostgreSQL rejects a batch whose sizes do not match.
+pub(crate) struct BinaryCopy {
+    bytes: Vec<u8>,
+    rows: usize,
 }
 
-/// `text` with the characters that would end a field or a line escaped; the runs between
-/// them are copied whole.
-fn push_escaped(out: &mut String, mut text: &str) {
-    while let Some(at) = text
-        .bytes()
-        .position(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
-    {
-        out.push_str(&text[..at]);
-        out.push_str(match text.as_bytes()[at] {
-            b'\\' => "\\\\",
-            b'\t' => "\\t",
-            b'\n' => "\\n",
-            _ => "\\r",
-        });
-        // The byte at `at` is ASCII, so `at + 1` is a character boundary.
-        text = &text[at + 1..];
+/// The format's signature, then 32 bits of flags and the length of a header extension.
+const BINARY_COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+impl BinaryCopy {
+    pub(crate) fn with_capacity(bytes: usize) -> BinaryCopy {
+        let mut copy = BinaryCopy {
+            bytes: Vec::with_capacity(bytes + BINARY_COPY_HEADER.len()),
+            rows: 0,
+        };
+        copy.bytes.extend_from_slice(BINARY_COPY_HEADER);
+        copy
     }
-    out.push_str(text);
+
+    pub(crate) fn row(&mut self, cells: &[Cell<'_>]) -> Result<(), ReadModelError> {
+        let out = &mut self.bytes;
+        out.extend_from_slice(&field_count(cells.len())?.to_be_bytes());
+        for cell in cells {
+            match *cell {
+                Cell::Int(None) | Cell::Real(None) | Cell::Text(None) => {
+                    out.extend_from_slice(&(-1i32).to_be_bytes());
+                }
+                Cell::Int(Some(value)) => {
+                    out.extend_from_slice(&8i32.to_be_bytes());
+                    out.extend_from_slice(&value.to_be_bytes());
+                }
+                Cell::Real(Some(value)) => {
+                    out.extend_from_slice(&8i32.to_be_bytes());
+                    out.extend_from_slice(&value.to_bits().to_be_bytes());
+                }
+                Cell::Text(Some(text)) => {
+                    let length = i32::try_from(text.len()).map_err(|_| too_large("a text"))?;
+                    out.extend_from_slice(&length.to_be_bytes());
+                    out.extend_from_slice(text.as_bytes());
+                }
+            }
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The data to send: the rows, then the trailer.
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        self.bytes.extend_from_slice(&(-1i16).to_be_bytes());
+        self.bytes
+    }
+}
+
+fn field_count(cells: usize) -> Result<i16, ReadModelError> {
+    i16::try_from(cells).map_err(|_| too_large("a row"))
+}
+
+fn too_large(what: &str) -> ReadModelError {
+    let reason = format!("{what} too large for PostgreSQL's COPY");
+    ReadModelError::Database(sqlx::Error::Encode(reason.into()))
 }
 
 #[cfg(test)]
@@ -110,23 +135,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn copy_lines_escape_what_would_end_a_field_or_a_line() {
-        let mut out = String::new();
-        copy_line(
-            &mut out,
-            &[
-                Cell::from(-7),
-                Cell::Int(None),
-                Cell::from(Some(0.1)),
-                Cell::from("a\tb\nc\rd\\e \\N"),
-                Cell::Text(None),
-                Cell::from("ä\t€\\"),
-                Cell::from(i64::MIN),
-            ],
-        );
-        assert_eq!(
-            out,
-            "-7\t\\N\t0.1\ta\\tb\\nc\\rd\\\\e \\\\N\t\\N\tä\\t€\\\\\t-9223372036854775808\n"
-        );
+    fn binary_copy_frames_every_field_with_its_length() -> Result<(), ReadModelError> {
+        let mut copy = BinaryCopy::with_capacity(0);
+        assert!(copy.is_empty());
+        copy.row(&[
+            Cell::from(-7),
+            Cell::Int(None),
+            Cell::from(Some(0.5)),
+            Cell::from("a\tb\\N"),
+            Cell::Text(None),
+        ])?;
+        assert!(!copy.is_empty());
+        let mut expected = b"PGCOPY\n\xff\r\n\0".to_vec();
+        expected.extend([0; 8]);
+        expected.extend([0, 5]);
+        expected.extend([0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf9]);
+        expected.extend([0xff; 4]);
+        expected.extend([0, 0, 0, 8, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0]);
+        expected.extend([0, 0, 0, 5]);
+        expected.extend(b"a\tb\\N");
+        expected.extend([0xff; 4]);
+        expected.extend([0xff, 0xff]);
+        assert_eq!(copy.finish(), expected);
+        Ok(())
     }
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AnyPool, Row};
 
-use crate::cells::{bind_row, copy_line, Cell};
+use crate::cells::{bind_row, BinaryCopy, Cell};
 use crate::error::ReadModelError;
 use crate::media_files::{fold, set_checkpoint, MediaReadModel, MEDIA_FILES};
 use crate::rows::{NewFile, Position, ThumbnailRow, Write};
@@ -273,7 +273,7 @@ impl Rebuild {
         match self.copy.clone() {
             Some(_) if pending.is_empty() => {}
             Some(pool) => {
-                let batch = CopyBatch::of(&pending);
+                let batch = CopyBatch::of(&pending)?;
                 while self.loading.len() >= LOADERS {
                     self.loaded_one().await?;
                 }
@@ -790,24 +790,24 @@ async fn insert_pending(
     Ok(())
 }
 
-/// New files and their thumbnails, as `COPY` text (PostgreSQL).
+/// New files and their thumbnails, as binary `COPY` data (PostgreSQL).
 struct CopyBatch {
-    files: String,
-    thumbnails: String,
+    files: BinaryCopy,
+    thumbnails: BinaryCopy,
 }
 
 impl CopyBatch {
-    fn of(pending: &[Pending<'_>]) -> CopyBatch {
+    fn of(pending: &[Pending<'_>]) -> Result<CopyBatch> {
         // Rows are a few hundred bytes: room for most batches without growing.
-        let mut files = String::with_capacity(pending.len() * 384);
-        let mut thumbnails = String::with_capacity(pending.len() * 256);
+        let mut files = BinaryCopy::with_capacity(pending.len() * 384);
+        let mut thumbnails = BinaryCopy::with_capacity(pending.len() * 320);
         for file in pending {
-            copy_line(&mut files, &file_cells(file, &fold(file.name())));
+            files.row(&file_cells(file, &fold(file.name())))?;
             for cells in file.thumbnails() {
-                copy_line(&mut thumbnails, &cells);
+                thumbnails.row(&cells)?;
             }
         }
-        CopyBatch { files, thumbnails }
+        Ok(CopyBatch { files, thumbnails })
     }
 
     /// Load the rows, in one transaction.
@@ -825,9 +825,11 @@ impl CopyBatch {
                 continue;
             }
             let mut copy = tx
-                .copy_in_raw(&format!("COPY {PREFIX}{table} ({columns}) FROM STDIN"))
+                .copy_in_raw(&format!(
+                    "COPY {PREFIX}{table} ({columns}) FROM STDIN (FORMAT binary)"
+                ))
                 .await?;
-            copy.send(data.into_bytes()).await?;
+            copy.send(data.finish()).await?;
             copy.finish().await?;
         }
         tx.commit().await?;

@@ -68,8 +68,12 @@ async fn a_rebuild_answers_byte_for_byte_as_before(backend: Backend) {
     ] {
         ids.push(app.uploaded(name, bytes).await["id"].to_string());
     }
-    app.patch_file(&ids[0], json!({"name": "renamed", "description": "x"}))
-        .await;
+    // Multi-byte characters: binary COPY frames a text by its length in bytes.
+    app.patch_file(
+        &ids[0],
+        json!({"name": "renamed ä € 日本", "description": "x"}),
+    )
+    .await;
     // What PostgreSQL's COPY text format would misread unless escaped.
     app.patch_file(
         &ids[2],
