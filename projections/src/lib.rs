@@ -16,7 +16,7 @@ mod sql;
 pub use error::ReadModelError;
 pub use list_query::{ListFilter, ListQuery, ListStatements, Page, Sort, SortField};
 pub use media_files::MediaReadModel;
-pub use rebuild::{Rebuild, RebuildProgress, Swap};
+pub use rebuild::{ChangeNotes, Rebuild, RebuildProgress, Swap};
 pub use rows::{FileRow, NewFile, Position, ThumbnailRow, UserRef, Write};
 pub use sql::Sql;
 

@@ -254,16 +254,12 @@ impl Rebuild {
     /// as their files' rows are loaded: replaying every change before the uploads loads
     /// each row once, in its final state. Uploads among `writes` are ignored.
     pub fn note_changes(&mut self, writes: &[Write]) {
-        for write in writes {
-            if let Write::UpdateMetadata { aggregate_id, .. } | Write::Delete { aggregate_id, .. } =
-                write
-            {
-                self.patches
-                    .entry(aggregate_id.clone())
-                    .or_default()
-                    .fold(write);
-            }
-        }
+        note_into(&mut self.patches, writes);
+    }
+
+    /// Add changes noted apart (`ChangeNotes`), from events after every change noted so far.
+    pub fn note_later_changes(&mut self, later: ChangeNotes) {
+        later.fold_into(&mut self.patches);
     }
 
     /// Apply a batch of writes to the shadow tables, in one transaction of its own.
@@ -607,8 +603,39 @@ fn rename_identifier(sql: &str, from: &str, to: &str) -> String {
     out
 }
 
-/// What events after a file's upload change of it, folded in order.
+/// Changes folded per file apart from a rebuild, so that a later stretch of the event store
+/// can be read beside an earlier one, and added after it (`Rebuild::note_later_changes`).
 #[derive(Default)]
+pub struct ChangeNotes {
+    patches: HashMap<String, Patch>,
+}
+
+impl ChangeNotes {
+    /// Like `Rebuild::note_changes`.
+    pub fn note(&mut self, writes: &[Write]) {
+        note_into(&mut self.patches, writes);
+    }
+
+    /// Fold these, as changes after those of `patches`, into them.
+    fn fold_into(self, patches: &mut HashMap<String, Patch>) {
+        for (aggregate_id, patch) in self.patches {
+            patches.entry(aggregate_id).or_default().then(patch);
+        }
+    }
+}
+
+fn note_into(patches: &mut HashMap<String, Patch>, writes: &[Write]) {
+    for write in writes {
+        if let Write::UpdateMetadata { aggregate_id, .. } | Write::Delete { aggregate_id, .. } =
+            write
+        {
+            patches.entry(aggregate_id.clone()).or_default().fold(write);
+        }
+    }
+}
+
+/// What events after a file's upload change of it, folded in order.
+#[derive(Debug, Default, PartialEq)]
 struct Patch {
     version: i64,
     name: Option<String>,
@@ -642,6 +669,23 @@ impl Patch {
             }
             Write::Insert { .. } => {}
         }
+    }
+
+    /// Fold in what later events changed, folded apart.
+    fn then(&mut self, later: Patch) {
+        if later.name.is_some() {
+            self.name = later.name;
+        }
+        if later.description.is_some() {
+            self.description = later.description;
+        }
+        if later.updated_at.is_some() {
+            self.updated_at = later.updated_at;
+        }
+        if self.deleted_at.is_none() {
+            self.deleted_at = later.deleted_at;
+        }
+        self.version = self.version.max(later.version);
     }
 }
 
@@ -906,6 +950,41 @@ async fn apply_patches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn changes_noted_in_two_stretches_fold_as_if_noted_in_one() {
+        let update = |id: &str, version, name: Option<&str>, description: Option<&str>| {
+            Write::UpdateMetadata {
+                aggregate_id: id.into(),
+                version,
+                name: name.map(str::to_string),
+                description: description.map(str::to_string),
+                at: version * 10,
+            }
+        };
+        let writes = [
+            update("a", 2, Some("one"), None),
+            update("b", 2, None, Some("b's")),
+            update("a", 3, None, Some("described")),
+            update("a", 4, Some("two"), None),
+            Write::Delete {
+                aggregate_id: "a".into(),
+                version: 5,
+                at: 50,
+            },
+            update("c", 2, Some("c's"), None),
+        ];
+        let mut at_once = HashMap::new();
+        note_into(&mut at_once, &writes);
+        for split in 0..=writes.len() {
+            let mut earlier = HashMap::new();
+            note_into(&mut earlier, &writes[..split]);
+            let mut later = ChangeNotes::default();
+            later.note(&writes[split..]);
+            later.fold_into(&mut earlier);
+            assert_eq!(earlier, at_once, "split after {split} writes");
+        }
+    }
 
     #[test]
     fn only_whole_identifiers_are_renamed() {
