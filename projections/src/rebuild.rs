@@ -42,7 +42,7 @@ pub struct Rebuild {
     /// PostgreSQL: primary keys and unique constraints, added over their indexes once built.
     keys: Vec<String>,
     /// PostgreSQL: foreign keys, added last (they check every row, faster with the indexes).
-    foreign_keys: Vec<String>,
+    foreign_keys: Vec<ForeignKey>,
     /// PostgreSQL: renames, run in the swap, back to the live tables' index and constraint names.
     renames: Vec<String>,
     /// Changes to files not loaded yet (`note_changes`), folded per file and taken by the
@@ -167,9 +167,8 @@ impl Rebuild {
                     }
                     None => {
                         let definition = shadowed(&row.try_get::<String, _>("definition")?);
-                        self.foreign_keys.push(format!(
-                            "ALTER TABLE {shadow} ADD CONSTRAINT {shadow_name} {definition}"
-                        ));
+                        self.foreign_keys
+                            .push(ForeignKey::new(&shadow, &shadow_name, &definition));
                     }
                 }
                 self.renames.push(format!(
@@ -203,8 +202,14 @@ impl Rebuild {
             .fetch_all(&mut **tx)
             .await?;
             for row in targets {
-                self.statistics
-                    .push((table, row.try_get("name")?, row.try_get("target")?));
+                let column: String = row.try_get("name")?;
+                let target: i32 = row.try_get("target")?;
+                sqlx::query(&format!(
+                    "ALTER TABLE {shadow} ALTER COLUMN {column} SET STATISTICS {target}"
+                ))
+                .execute(&mut **tx)
+                .await?;
+                self.statistics.push((table, column, target));
             }
         }
         Ok(())
@@ -302,7 +307,7 @@ impl Rebuild {
         let mut tx = self.begin_writing().await?;
         let patches = std::mem::take(&mut self.patches);
         let files = patches.len();
-        apply_patches(&mut tx, patches, self.postgres()).await?;
+        apply_patches(&mut tx, patches, self.postgres(), false).await?;
         tx.commit().await?;
         tracing::info!(
             files,
@@ -318,26 +323,36 @@ impl Rebuild {
             .partition(|(table, _)| *table == LARGEST);
         // The slowest (GIN) first, so that no connection is left with one at the end.
         files.sort_by_key(|(_, statement)| !statement.contains("USING gin"));
-        run_concurrently(pool, files.into_iter().map(|(_, s)| s), INDEX_BUILDERS).await?;
-        // ANALYZE of a table waits for every index build on it (and its expression indexes
-        // have statistics too), so the largest one's runs beside the other tables' builds.
-        let others = others.into_iter().map(|(_, statement)| statement);
-        let other_analyze = TABLES
+        // An index build and an ANALYZE of one table wait for each other: the raised
+        // columns' statistics come first, beside the smaller tables' indexes, and the largest
+        // table's indexes then keep both connections busy to the end.
+        let statistics = &self.statistics;
+        let builds = TABLES
             .into_iter()
-            .filter(|table| *table != LARGEST)
-            .map(|table| format!("ANALYZE {PREFIX}{table}"));
-        futures_util::try_join!(
-            analyze(pool, LARGEST, &self.statistics),
-            run_concurrently(pool, others.chain(other_analyze), 1),
-        )?;
-        run_concurrently(pool, std::mem::take(&mut self.keys).into_iter(), 1).await?;
-        // A foreign key's check holds both tables against index builds and ANALYZE, so it
-        // runs last, on one core: the counts, which only read, take the other.
+            .filter_map(|table| raised_statistics(statistics, table))
+            .chain(others.into_iter().map(|(_, statement)| statement))
+            .chain(files.into_iter().map(|(_, statement)| statement));
+        run_concurrently(pool, builds, INDEX_BUILDERS).await?;
+        // Keys, and foreign keys without their check: each holds its tables against all
+        // else, for a moment.
         let foreign_keys = std::mem::take(&mut self.foreign_keys);
-        futures_util::try_join!(
-            run_concurrently(pool, foreign_keys.into_iter(), INDEX_BUILDERS),
-            run_concurrently(pool, std::iter::once(COUNT_FILES.to_string()), 1),
-        )?;
+        let keys = std::mem::take(&mut self.keys);
+        let added = foreign_keys.iter().map(|key| key.add.clone());
+        run_concurrently(pool, keys.into_iter().chain(added), 1).await?;
+        // The rest of the statistics, the counts and the foreign keys' checks only read:
+        // they run side by side.
+        let statistics = &self.statistics;
+        let checks = foreign_keys.into_iter().filter_map(|key| key.validate);
+        let tail = std::iter::once(other_statistics(statistics, LARGEST))
+            .chain(checks)
+            .chain(
+                TABLES
+                    .into_iter()
+                    .filter(|table| *table != LARGEST)
+                    .map(|table| other_statistics(statistics, table)),
+            )
+            .chain(std::iter::once(COUNT_FILES.to_string()));
+        run_concurrently(pool, tail, INDEX_BUILDERS).await?;
         self.counted = true;
         tracing::info!(
             seconds = started.elapsed().as_secs_f64(),
@@ -385,44 +400,75 @@ const COUNT_FILES: &str = "INSERT INTO rebuild_media_counts (user_id, media_type
      SELECT user_id, media_type, COUNT(*) FROM rebuild_media_files \
      WHERE deleted_at IS NULL GROUP BY user_id, media_type";
 
-/// ANALYZE a shadow table as ANALYZE of the live table would be, in less time. ANALYZE
-/// samples enough rows for the highest statistics target among the columns it analyzes, and
-/// then analyzes every column on all of them: a column with a raised target (ten times the
-/// default, say) multiplies the cost for all. So the table is analyzed at the default
-/// target first (expression indexes included), then those columns alone at theirs.
-async fn analyze(
-    pool: &PgPool,
-    table: &str,
-    statistics: &[(&'static str, String, i32)],
-) -> Result<()> {
-    let shadow = format!("{PREFIX}{table}");
-    let started = std::time::Instant::now();
-    sqlx::query(&format!("ANALYZE {shadow}"))
-        .execute(pool)
-        .await?;
-    let mut raised = Vec::new();
-    for (_, column, target) in statistics.iter().filter(|(t, _, _)| *t == table) {
-        sqlx::query(&format!(
-            "ALTER TABLE {shadow} ALTER COLUMN {column} SET STATISTICS {target}"
-        ))
-        .execute(pool)
-        .await?;
-        raised.push(column.as_str());
-    }
-    if !raised.is_empty() {
-        sqlx::query(&format!("ANALYZE {shadow} ({})", raised.join(", ")))
-            .execute(pool)
-            .await?;
-    }
-    tracing::debug!(
-        table,
-        seconds = started.elapsed().as_secs_f64(),
-        "rebuild: statistics"
-    );
-    Ok(())
+/// Statistics are gathered in two passes per table, so that neither costs more than it must.
+/// ANALYZE samples rows for the highest target among the columns it analyzes, and, for each
+/// partial index of the table, evaluates the index's predicate on every sampled row. A column
+/// with a raised target (ten times the default, say) thus multiplies the work for every column
+/// and every partial index: on 1,000,000 files with twenty partial indexes, most of a
+/// rebuild's ANALYZE. So the columns with raised targets are analyzed alone, before their
+/// table has any index (`raised_statistics`); the rest after the indexes, which need them for
+/// their expressions (`other_statistics`), with the raised columns at target 0 meanwhile: a
+/// column at 0 is skipped and keeps the statistics it has.
+fn raised_statistics(statistics: &[(&'static str, String, i32)], table: &str) -> Option<String> {
+    let raised: Vec<&str> = raised_columns(statistics, table).map(|(c, _)| c).collect();
+    (!raised.is_empty()).then(|| format!("ANALYZE {PREFIX}{table} ({})", raised.join(", ")))
 }
 
-/// Run independent statements, `at_once` at a time.
+/// The second pass of a table's statistics (see `raised_statistics`), as one step.
+fn other_statistics(statistics: &[(&'static str, String, i32)], table: &str) -> String {
+    let shadow = format!("{PREFIX}{table}");
+    let set_targets = |zero: bool| {
+        let columns: Vec<String> = raised_columns(statistics, table)
+            .map(|(column, target)| {
+                let target = if zero { 0 } else { target };
+                format!("ALTER COLUMN {column} SET STATISTICS {target}")
+            })
+            .collect();
+        format!("ALTER TABLE {shadow} {}", columns.join(", "))
+    };
+    if raised_columns(statistics, table).next().is_none() {
+        format!("ANALYZE {shadow}")
+    } else {
+        format!(
+            "{}; ANALYZE {shadow}; {}",
+            set_targets(true),
+            set_targets(false)
+        )
+    }
+}
+
+/// A foreign key of a shadow table: added without checking the rows, then checked (unless
+/// the live table's key is unchecked too). The check then holds neither table against
+/// ANALYZE or the counts.
+struct ForeignKey {
+    add: String,
+    validate: Option<String>,
+}
+
+impl ForeignKey {
+    fn new(shadow: &str, name: &str, definition: &str) -> ForeignKey {
+        let unchecked = definition.ends_with(" NOT VALID");
+        let not_valid = if unchecked { "" } else { " NOT VALID" };
+        ForeignKey {
+            add: format!("ALTER TABLE {shadow} ADD CONSTRAINT {name} {definition}{not_valid}"),
+            validate: (!unchecked)
+                .then(|| format!("ALTER TABLE {shadow} VALIDATE CONSTRAINT {name}")),
+        }
+    }
+}
+
+fn raised_columns<'a>(
+    statistics: &'a [(&'static str, String, i32)],
+    table: &'a str,
+) -> impl Iterator<Item = (&'a str, i32)> {
+    statistics
+        .iter()
+        .filter(move |(t, _, _)| *t == table)
+        .map(|(_, column, target)| (column.as_str(), *target))
+}
+
+/// Run independent steps, `at_once` at a time; a step is one or more statements (separated
+/// by `;`), run in order.
 async fn run_concurrently(
     pool: &PgPool,
     statements: impl Iterator<Item = String>,
@@ -432,7 +478,7 @@ async fn run_concurrently(
     futures_util::stream::iter(statements)
         .map(|statement| async move {
             let started = std::time::Instant::now();
-            sqlx::query(&statement).execute(pool).await?;
+            sqlx::raw_sql(&statement).execute(pool).await?;
             tracing::debug!(
                 statement,
                 seconds = started.elapsed().as_secs_f64(),
@@ -467,7 +513,7 @@ impl Swap {
     pub async fn commit(mut self, checkpoint: Position) -> Result<()> {
         let tx = &mut self.tx;
         let patches = std::mem::take(&mut self.patches);
-        apply_patches(tx, patches, self.rebuild.postgres()).await?;
+        apply_patches(tx, patches, self.rebuild.postgres(), true).await?;
         sqlx::query(&format!("DROP TABLE IF EXISTS {PATCHES}"))
             .execute(&mut **tx)
             .await?;
@@ -886,6 +932,7 @@ async fn apply_patches(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     patches: HashMap<String, Patch>,
     postgres: bool,
+    files_analyzed: bool,
 ) -> Result<()> {
     if patches.is_empty() {
         return Ok(());
@@ -921,8 +968,11 @@ async fn apply_patches(
     }
     if postgres {
         // Fresh tables have no statistics: without them the join may be planned as a
-        // scan of the files per patch.
-        for table in [PATCHES, "rebuild_media_files"] {
+        // scan of the files per patch. In the swap the files have theirs already, and
+        // analyzing them again would hold up writers.
+        let files = format!("{PREFIX}media_files");
+        let tables = [PATCHES, files.as_str()];
+        for table in &tables[..if files_analyzed { 1 } else { 2 }] {
             sqlx::query(&format!("ANALYZE {table}"))
                 .execute(&mut **tx)
                 .await?;

@@ -214,6 +214,53 @@ async fn schema(database: &Database) -> Vec<String> {
         .expect("schema names")
 }
 
+/// PostgreSQL: what the planner knows of the files table, as `pg_stats` shows it: each column
+/// (`name_folded` only with its histogram) and each expression an index is on.
+async fn statistics(database: &Database) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT tablename || '.' || attname FROM pg_stats \
+         WHERE tablename IN ('media_files', 'media_files_id_trgm') \
+           AND (attname <> 'name_folded' OR histogram_bounds IS NOT NULL) \
+         ORDER BY 1",
+    )
+    .fetch_all(&database.any)
+    .await
+    .expect("statistics")
+}
+
+/// Every column of the files, and the id as text of the id trigram index.
+fn analyzed() -> Vec<String> {
+    let mut expected: Vec<String> = [
+        "aggregate_id",
+        "blob_hash",
+        "created_at",
+        "deleted_at",
+        "description",
+        "duration",
+        "height",
+        "id",
+        "media_type",
+        "mime",
+        "mode",
+        "name",
+        "name_folded",
+        "original_filename",
+        "size",
+        "updated_at",
+        "user_id",
+        "version",
+        "video_height",
+        "video_width",
+        "width",
+    ]
+    .iter()
+    .map(|column| format!("media_files.{column}"))
+    .collect();
+    expected.push("media_files_id_trgm.id".into());
+    expected.sort();
+    expected
+}
+
 async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for (name, bytes) in [
@@ -249,6 +296,9 @@ async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backe
             String::from_utf8_lossy(&output.stderr)
         );
         assert_eq!(schema(&database).await, names, "round {round}");
+        if app.database_url.is_some() {
+            assert_eq!(statistics(&database).await, analyzed(), "round {round}");
+        }
         assert_eq!(
             String::from_utf8_lossy(&app.raw("/api/media/files?ordering=name").await),
             String::from_utf8_lossy(&before),
