@@ -132,10 +132,15 @@ async fn a_rebuild_answers_byte_for_byte_as_before(backend: Backend) {
 
 async fn a_rebuild_under_live_traffic_loses_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    let mut seeds = Vec::new();
     for i in 0..20 {
-        app.uploaded(&format!("seed{i}.txt"), format!("seed {i}\n").into_bytes())
+        let file = app
+            .uploaded(&format!("seed{i}.txt"), format!("seed {i}\n").into_bytes())
             .await;
+        seeds.push(file["id"].to_string());
     }
+    // Uploads, and renames of files the rebuild may have loaded already (folded in at its
+    // swap, or after it by the follower).
     let traffic = async {
         let mut uploaded = 0;
         for i in 0..30 {
@@ -144,6 +149,10 @@ async fn a_rebuild_under_live_traffic_loses_nothing(backend: Backend) {
                 .await;
             assert_eq!(response.status(), 201);
             uploaded += 1;
+            if let Some(id) = seeds.get(i) {
+                let renamed = app.patch_file(id, json!({"name": format!("renamed {i}")}));
+                assert_eq!(renamed.await.status(), 200);
+            }
             let list = app.list_response("limit=5").await;
             assert_eq!(list.status(), 200);
         }
@@ -186,6 +195,8 @@ async fn a_rebuild_under_live_traffic_loses_nothing(backend: Backend) {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 50, "nothing listed twice");
+    let renamed = app.list("search=renamed&limit=100").await;
+    assert_eq!(renamed["count"], 20, "{renamed}");
 }
 
 /// The read-model tables' indexes and constraints, each with its definition, and on
