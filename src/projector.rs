@@ -194,12 +194,7 @@ impl Projector {
                 Ok(())
             })
             .await?;
-        let swapping = Instant::now();
         swap.commit(position).await?;
-        tracing::info!(
-            seconds = swapping.elapsed().as_secs_f64(),
-            "rebuild: swapped in"
-        );
         let done = report(0, false).await;
         self.record_rebuild(started_at, done, total, true).await;
         Ok(done)

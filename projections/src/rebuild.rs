@@ -7,7 +7,11 @@
 //! the migrations stay the one place a schema is written. Indexes (on PostgreSQL also keys
 //! and constraints) are built once over the loaded rows rather than maintained row by row.
 //!
-//! An interrupted rebuild leaves only `rebuild_*` tables, which the next one drops.
+//! On PostgreSQL the replaced tables are renamed `retired_*` in the swap and dropped after it,
+//! so that readers do not wait for their files to be deleted.
+//!
+//! An interrupted rebuild leaves only `rebuild_*` (or `retired_*`) tables, which the next one
+//! drops.
 
 use std::collections::HashMap;
 
@@ -25,6 +29,8 @@ type Result<T> = std::result::Result<T, ReadModelError>;
 /// The read-model tables, parents before children.
 const TABLES: [&str; 3] = ["media_files", "media_thumbnails", "media_counts"];
 const PREFIX: &str = "rebuild_";
+/// PostgreSQL: the live tables' names once the shadow tables have taken theirs, until dropped.
+const RETIRED: &str = "retired_";
 /// Where folded patches are staged for the one UPDATE that applies them.
 const PATCHES: &str = "rebuild_media_patches";
 
@@ -43,8 +49,9 @@ pub struct Rebuild {
     keys: Vec<String>,
     /// PostgreSQL: foreign keys, added last (they check every row, faster with the indexes).
     foreign_keys: Vec<ForeignKey>,
-    /// PostgreSQL: renames, run in the swap, back to the live tables' index and constraint names.
-    renames: Vec<String>,
+    /// PostgreSQL: the live tables' indexes and constraints, whose names the shadow tables'
+    /// take in the swap.
+    renames: Vec<Renamed>,
     /// Changes to files not loaded yet (`note_changes`), folded per file and taken by the
     /// file's row when it is loaded; and changes to files written by an earlier batch,
     /// applied together before the indexes are built (one join, not an update per batch).
@@ -95,10 +102,12 @@ impl MediaReadModel {
             counted: false,
         };
         let mut tx = rebuild.begin_writing().await?;
-        for table in TABLES.iter().rev() {
-            sqlx::query(&format!("DROP TABLE IF EXISTS {PREFIX}{table}"))
-                .execute(&mut *tx)
-                .await?;
+        for prefix in [PREFIX, RETIRED] {
+            for table in TABLES.iter().rev() {
+                sqlx::query(&format!("DROP TABLE IF EXISTS {prefix}{table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         sqlx::query(&format!("DROP TABLE IF EXISTS {PATCHES}"))
             .execute(&mut *tx)
@@ -171,9 +180,11 @@ impl Rebuild {
                             .push(ForeignKey::new(&shadow, &shadow_name, &definition));
                     }
                 }
-                self.renames.push(format!(
-                    "ALTER TABLE {table} RENAME CONSTRAINT {PREFIX}{name} TO {name}"
-                ));
+                self.renames.push(Renamed {
+                    table,
+                    name,
+                    constraint: true,
+                });
             }
             let indexes = sqlx::query(
                 "SELECT CAST(c.relname AS text) AS name, pg_get_indexdef(i.indexrelid) AS definition \
@@ -190,8 +201,11 @@ impl Rebuild {
                 let definition: String = row.try_get("definition")?;
                 let renamed = rename_identifier(&definition, &name, &format!("{PREFIX}{name}"));
                 self.indexes.push((table, shadowed(&renamed)));
-                self.renames
-                    .push(format!("ALTER INDEX {PREFIX}{name} RENAME TO {name}"));
+                self.renames.push(Renamed {
+                    table,
+                    name,
+                    constraint: false,
+                });
             }
             let targets = sqlx::query(
                 "SELECT CAST(attname AS text) AS name, CAST(attstattarget AS integer) AS target \
@@ -511,6 +525,7 @@ impl Swap {
 
     /// Replace the live tables with the shadow ones, and set the checkpoint, atomically.
     pub async fn commit(mut self, checkpoint: Position) -> Result<()> {
+        let started = std::time::Instant::now();
         let tx = &mut self.tx;
         let patches = std::mem::take(&mut self.patches);
         apply_patches(tx, patches, self.rebuild.postgres(), true).await?;
@@ -524,27 +539,66 @@ impl Swap {
                 .await?;
             sqlx::query(COUNT_FILES).execute(&mut **tx).await?;
         }
-        for table in TABLES.iter().rev() {
-            sqlx::query(&format!("DROP TABLE {table}"))
-                .execute(&mut **tx)
-                .await?;
-        }
-        for table in TABLES {
-            sqlx::query(&format!("ALTER TABLE {PREFIX}{table} RENAME TO {table}"))
-                .execute(&mut **tx)
-                .await?;
-        }
-        let statements = if self.rebuild.postgres() {
-            std::mem::take(&mut self.rebuild.renames)
+        let postgres = self.rebuild.postgres();
+        let renames = std::mem::take(&mut self.rebuild.renames);
+        // PostgreSQL: the live tables are put aside and dropped after the swap. Dropping them
+        // here (files of a gigabyte for a million files) took longer than all else in it,
+        // and readers wait for the swap from its first rename or drop.
+        let put_aside = renames
+            .iter()
+            .map(|renamed| renamed.statement("", RETIRED))
+            .chain(
+                TABLES
+                    .iter()
+                    .map(|table| format!("ALTER TABLE {table} RENAME TO {RETIRED}{table}")),
+            );
+        let dropped = TABLES
+            .iter()
+            .rev()
+            .map(|table| format!("DROP TABLE {table}"));
+        let taken_over = TABLES
+            .iter()
+            .map(|table| format!("ALTER TABLE {PREFIX}{table} RENAME TO {table}"));
+        let named: Vec<String> = if postgres {
+            renames
+                .iter()
+                .map(|renamed| renamed.statement(PREFIX, ""))
+                .collect()
         } else {
+            // SQLite cannot rename an index: they are built here, under their own names.
             let indexes = std::mem::take(&mut self.rebuild.indexes);
             indexes.into_iter().map(|(_, index)| index).collect()
+        };
+        let statements: Vec<String> = if postgres {
+            put_aside.chain(taken_over).chain(named).collect()
+        } else {
+            dropped.chain(taken_over).chain(named).collect()
         };
         for statement in statements {
             sqlx::query(&statement).execute(&mut **tx).await?;
         }
         set_checkpoint(tx, checkpoint).await?;
         self.tx.commit().await?;
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "rebuild: swapped in"
+        );
+        if postgres {
+            let started = std::time::Instant::now();
+            let retired: Vec<String> = TABLES
+                .iter()
+                .map(|table| format!("{RETIRED}{table}"))
+                .collect();
+            let drop = format!("DROP TABLE IF EXISTS {}", retired.join(", "));
+            // The rebuild is done: a failure here leaves old tables that the next one drops.
+            if let Err(error) = sqlx::query(&drop).execute(&self.rebuild.pool).await {
+                tracing::warn!(%error, "rebuild: the replaced tables were left as retired_*");
+            }
+            tracing::info!(
+                seconds = started.elapsed().as_secs_f64(),
+                "rebuild: replaced tables dropped"
+            );
+        }
         Ok(())
     }
 }
@@ -647,6 +701,30 @@ fn rename_identifier(sql: &str, from: &str, to: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// An index or constraint of a live table, whose name the shadow table's takes in the swap.
+struct Renamed {
+    table: &'static str,
+    name: String,
+    /// A constraint (whose index is renamed with it), not an index alone.
+    constraint: bool,
+}
+
+impl Renamed {
+    /// The statement that renames it from `from` to `to`, prefixes of its name.
+    fn statement(&self, from: &str, to: &str) -> String {
+        let Renamed {
+            table,
+            name,
+            constraint,
+        } = self;
+        if *constraint {
+            format!("ALTER TABLE {table} RENAME CONSTRAINT {from}{name} TO {to}{name}")
+        } else {
+            format!("ALTER INDEX {from}{name} RENAME TO {to}{name}")
+        }
+    }
 }
 
 /// Changes folded per file apart from a rebuild, so that a later stretch of the event store

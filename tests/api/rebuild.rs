@@ -225,6 +225,29 @@ async fn schema(database: &Database) -> Vec<String> {
         .expect("schema names")
 }
 
+const TABLES: [&str; 3] = ["media_counts", "media_files", "media_thumbnails"];
+
+/// The tables whose names start as the read model's, the rebuild's or the replaced ones'.
+async fn tables(database: &Database) -> Vec<String> {
+    let postgres = database.any.connect_options().database_url.scheme() != "sqlite";
+    let sql = if postgres {
+        "SELECT CAST(tablename AS text) FROM pg_tables WHERE schemaname = current_schema()"
+    } else {
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+    };
+    let mut names: Vec<String> = sqlx::query_scalar(sql)
+        .fetch_all(&database.any)
+        .await
+        .expect("tables");
+    names.retain(|name| {
+        ["media_", "rebuild_", "retired_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+    });
+    names.sort();
+    names
+}
+
 /// PostgreSQL: what the planner knows of the files table, as `pg_stats` shows it: each column
 /// (`name_folded` only with its histogram) and each expression an index is on.
 async fn statistics(database: &Database) -> Vec<String> {
@@ -294,11 +317,14 @@ async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backe
     }
     let before = app.raw("/api/media/files?ordering=name").await;
 
-    // What an interrupted rebuild leaves behind: a shadow table, here not even of the shape.
-    sqlx::query("CREATE TABLE rebuild_media_files (junk integer)")
-        .execute(&database.any)
-        .await
-        .expect("a leftover");
+    // What an interrupted rebuild leaves behind: a shadow table, here not even of the shape,
+    // or (PostgreSQL, stopped right after its swap) a replaced table.
+    for leftover in ["rebuild_media_files", "retired_media_thumbnails"] {
+        sqlx::query(&format!("CREATE TABLE {leftover} (junk integer)"))
+            .execute(&database.any)
+            .await
+            .expect("a leftover");
+    }
     for round in 0..2 {
         let output = app.cli(&["projections", "rebuild"]);
         assert!(
@@ -307,6 +333,11 @@ async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backe
             String::from_utf8_lossy(&output.stderr)
         );
         assert_eq!(schema(&database).await, names, "round {round}");
+        assert_eq!(
+            tables(&database).await,
+            TABLES,
+            "round {round}: nothing left over"
+        );
         if app.database_url.is_some() {
             assert_eq!(statistics(&database).await, analyzed(), "round {round}");
         }
