@@ -541,39 +541,37 @@ impl Swap {
         }
         let postgres = self.rebuild.postgres();
         let renames = std::mem::take(&mut self.rebuild.renames);
-        // PostgreSQL: the live tables are put aside and dropped after the swap. Dropping them
-        // here (files of a gigabyte for a million files) took longer than all else in it,
-        // and readers wait for the swap from its first rename or drop.
-        let put_aside = renames
-            .iter()
-            .map(|renamed| renamed.statement("", RETIRED))
-            .chain(
+        let mut statements = Vec::new();
+        if postgres {
+            // The live tables are put aside and dropped after the swap. Dropping them here
+            // (files of a gigabyte for a million files) took longer than all else in it, and
+            // readers wait for the swap from its first rename or drop.
+            statements.extend(renames.iter().map(|renamed| renamed.statement("", RETIRED)));
+            statements.extend(
                 TABLES
                     .iter()
                     .map(|table| format!("ALTER TABLE {table} RENAME TO {RETIRED}{table}")),
             );
-        let dropped = TABLES
-            .iter()
-            .rev()
-            .map(|table| format!("DROP TABLE {table}"));
-        let taken_over = TABLES
-            .iter()
-            .map(|table| format!("ALTER TABLE {PREFIX}{table} RENAME TO {table}"));
-        let named: Vec<String> = if postgres {
-            renames
+        } else {
+            statements.extend(
+                TABLES
+                    .iter()
+                    .rev()
+                    .map(|table| format!("DROP TABLE {table}")),
+            );
+        }
+        statements.extend(
+            TABLES
                 .iter()
-                .map(|renamed| renamed.statement(PREFIX, ""))
-                .collect()
+                .map(|table| format!("ALTER TABLE {PREFIX}{table} RENAME TO {table}")),
+        );
+        if postgres {
+            statements.extend(renames.iter().map(|renamed| renamed.statement(PREFIX, "")));
         } else {
             // SQLite cannot rename an index: they are built here, under their own names.
             let indexes = std::mem::take(&mut self.rebuild.indexes);
-            indexes.into_iter().map(|(_, index)| index).collect()
-        };
-        let statements: Vec<String> = if postgres {
-            put_aside.chain(taken_over).chain(named).collect()
-        } else {
-            dropped.chain(taken_over).chain(named).collect()
-        };
+            statements.extend(indexes.into_iter().map(|(_, index)| index));
+        }
         for statement in statements {
             sqlx::query(&statement).execute(&mut **tx).await?;
         }
