@@ -355,7 +355,6 @@ impl Rebuild {
         run_concurrently(pool, keys.into_iter().chain(added), 1).await?;
         // The rest of the statistics, the counts and the foreign keys' checks only read:
         // they run side by side.
-        let statistics = &self.statistics;
         let checks = foreign_keys.into_iter().filter_map(|key| key.validate);
         let tail = std::iter::once(other_statistics(statistics, LARGEST))
             .chain(checks)
@@ -431,24 +430,25 @@ fn raised_statistics(statistics: &[(&'static str, String, i32)], table: &str) ->
 /// The second pass of a table's statistics (see `raised_statistics`), as one step.
 fn other_statistics(statistics: &[(&'static str, String, i32)], table: &str) -> String {
     let shadow = format!("{PREFIX}{table}");
+    let raised: Vec<(&str, i32)> = raised_columns(statistics, table).collect();
+    if raised.is_empty() {
+        return format!("ANALYZE {shadow}");
+    }
     let set_targets = |zero: bool| {
-        let columns: Vec<String> = raised_columns(statistics, table)
+        let columns: Vec<String> = raised
+            .iter()
             .map(|(column, target)| {
-                let target = if zero { 0 } else { target };
+                let target = if zero { 0 } else { *target };
                 format!("ALTER COLUMN {column} SET STATISTICS {target}")
             })
             .collect();
         format!("ALTER TABLE {shadow} {}", columns.join(", "))
     };
-    if raised_columns(statistics, table).next().is_none() {
-        format!("ANALYZE {shadow}")
-    } else {
-        format!(
-            "{}; ANALYZE {shadow}; {}",
-            set_targets(true),
-            set_targets(false)
-        )
-    }
+    format!(
+        "{}; ANALYZE {shadow}; {}",
+        set_targets(true),
+        set_targets(false)
+    )
 }
 
 /// A foreign key of a shadow table: added without checking the rows, then checked (unless
@@ -1046,10 +1046,11 @@ async fn apply_patches(
         // Fresh tables have no statistics: without them the join may be planned as a
         // scan of the files per patch. In the swap the files have theirs already, and
         // analyzing them again would hold up writers.
-        let files = format!("{PREFIX}media_files");
-        let tables = [PATCHES, files.as_str()];
-        for table in &tables[..if files_analyzed { 1 } else { 2 }] {
-            sqlx::query(&format!("ANALYZE {table}"))
+        sqlx::query(&format!("ANALYZE {PATCHES}"))
+            .execute(&mut **tx)
+            .await?;
+        if !files_analyzed {
+            sqlx::query(&format!("ANALYZE {PREFIX}media_files"))
                 .execute(&mut **tx)
                 .await?;
         }
