@@ -26,6 +26,13 @@ use crate::sql::Sql;
 
 type Result<T> = std::result::Result<T, ReadModelError>;
 
+/// Maps keyed by aggregate id, looked up once or twice per event of a rebuild: with
+/// foldhash rather than SipHash, which resists hash flooding that these keys (ids of
+/// stored events) cannot bring, at several times the cost.
+type FastHash = foldhash::fast::RandomState;
+/// Patches per file, by aggregate id.
+type Patches = HashMap<String, Patch, FastHash>;
+
 /// The read-model tables, parents before children.
 const TABLES: [&str; 3] = ["media_files", "media_thumbnails", "media_counts"];
 const PREFIX: &str = "rebuild_";
@@ -55,7 +62,7 @@ pub struct Rebuild {
     /// Changes to files not loaded yet (`note_changes`), folded per file and taken by the
     /// file's row when it is loaded; and changes to files written by an earlier batch,
     /// applied together before the indexes are built (one join, not an update per batch).
-    patches: HashMap<String, Patch>,
+    patches: Patches,
     /// PostgreSQL: batches being loaded, at most `LOADERS`.
     loading: tokio::task::JoinSet<Result<()>>,
     /// Whether the shadow `media_counts` holds the counts of the loaded files.
@@ -97,7 +104,7 @@ impl MediaReadModel {
             keys: Vec::new(),
             foreign_keys: Vec::new(),
             renames: Vec::new(),
-            patches: HashMap::new(),
+            patches: Patches::default(),
             loading: tokio::task::JoinSet::new(),
             counted: false,
         };
@@ -393,7 +400,7 @@ impl Rebuild {
         Ok(Swap {
             rebuild: self,
             tx,
-            patches: HashMap::new(),
+            patches: Patches::default(),
             changed: false,
         })
     }
@@ -510,7 +517,7 @@ async fn run_concurrently(
 pub struct Swap {
     rebuild: Rebuild,
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    patches: HashMap<String, Patch>,
+    patches: Patches,
     /// Whether events committed after the batches changed the shadow tables.
     changed: bool,
 }
@@ -729,7 +736,7 @@ impl Renamed {
 /// can be read beside an earlier one, and added after it (`Rebuild::note_later_changes`).
 #[derive(Default)]
 pub struct ChangeNotes {
-    patches: HashMap<String, Patch>,
+    patches: Patches,
 }
 
 impl ChangeNotes {
@@ -739,14 +746,14 @@ impl ChangeNotes {
     }
 
     /// Fold these, as changes after those of `patches`, into them.
-    fn fold_into(self, patches: &mut HashMap<String, Patch>) {
+    fn fold_into(self, patches: &mut Patches) {
         for (aggregate_id, patch) in self.patches {
             patches.entry(aggregate_id).or_default().then(patch);
         }
     }
 }
 
-fn note_into(patches: &mut HashMap<String, Patch>, writes: &[Write]) {
+fn note_into(patches: &mut Patches, writes: &[Write]) {
     for write in writes {
         if let Write::UpdateMetadata { aggregate_id, .. } | Write::Delete { aggregate_id, .. } =
             write
@@ -828,9 +835,9 @@ fn rows_per_statement(columns: usize, postgres: bool) -> usize {
 /// Sort a batch's writes: the files it creates, each with what its later events change
 /// of it (noted earlier in `patches`, or later in this batch), and, into `patches`, the
 /// changes to files of earlier batches. Counts are made at the swap.
-fn fold_batch<'a>(writes: &'a [Write], patches: &mut HashMap<String, Patch>) -> Vec<Pending<'a>> {
+fn fold_batch<'a>(writes: &'a [Write], patches: &mut Patches) -> Vec<Pending<'a>> {
     let mut pending: Vec<Pending> = Vec::new();
-    let mut created: HashMap<&str, usize> = HashMap::new();
+    let mut created: HashMap<&str, usize, FastHash> = HashMap::default();
     for write in writes {
         match write {
             Write::Insert { version, file } => {
@@ -1006,7 +1013,7 @@ impl CopyBatch {
 /// Apply folded patches with one UPDATE joined to a staging table of them.
 async fn apply_patches(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    patches: HashMap<String, Patch>,
+    patches: Patches,
     postgres: bool,
     files_analyzed: bool,
 ) -> Result<()> {
@@ -1101,10 +1108,10 @@ mod tests {
             },
             update("c", 2, Some("c's"), None),
         ];
-        let mut at_once = HashMap::new();
+        let mut at_once = Patches::default();
         note_into(&mut at_once, &writes);
         for split in 0..=writes.len() {
-            let mut earlier = HashMap::new();
+            let mut earlier = Patches::default();
             note_into(&mut earlier, &writes[..split]);
             let mut later = ChangeNotes::default();
             later.note(&writes[split..]);

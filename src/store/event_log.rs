@@ -24,14 +24,15 @@ pub struct StoredEvent {
     pub event_type: String,
     pub event_version: String,
     pub payload: String,
-    pub metadata: String,
+    /// Only in a file's own events (`events_of`): projections never read it.
+    pub metadata: Option<String>,
     pub position: Position,
 }
 
 impl StoredEvent {
     /// A string entry of the metadata (`user_id`, `request_id`), if it has one.
     pub fn metadata_entry(&self, key: &str) -> Option<String> {
-        let metadata: Value = serde_json::from_str(&self.metadata).ok()?;
+        let metadata: Value = serde_json::from_str(self.metadata.as_deref()?).ok()?;
         metadata.get(key)?.as_str().map(str::to_string)
     }
 }
@@ -51,9 +52,13 @@ pub enum EventLog {
     Sqlite(SqlitePool),
 }
 
-/// PostgreSQL's `json` columns are read as their text.
+/// The columns `stored_event` reads, in its order. PostgreSQL's `json` columns are read as
+/// their text.
 const COLUMNS: &str = "aggregate_id, sequence, event_type, event_version, \
-     CAST(payload AS text) AS payload, CAST(metadata AS text) AS metadata, global_seq";
+     CAST(payload AS text) AS payload, global_seq, CAST(metadata AS text) AS metadata";
+/// `COLUMNS` but the metadata, for projections: a rebuild reads a million events.
+const PROJECTED_COLUMNS: &str = "aggregate_id, sequence, event_type, event_version, \
+     CAST(payload AS text) AS payload, global_seq";
 
 impl EventLog {
     /// A file's events with a sequence above `after`, oldest first.
@@ -111,7 +116,7 @@ impl EventLog {
         limit: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events \
+            "SELECT {PROJECTED_COLUMNS} FROM events \
              WHERE aggregate_type = $1 AND global_seq > $2 AND global_seq <= $3 \
                AND ($4 IS NULL OR (event_type = $5) = $4) \
              ORDER BY global_seq LIMIT $6"
@@ -195,19 +200,24 @@ impl EventLog {
 fn stored_event<'r, R: Row>(row: &'r R) -> Result<StoredEvent, sqlx::Error>
 where
     usize: sqlx::ColumnIndex<R>,
-    for<'n> &'n str: sqlx::ColumnIndex<R>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
+    // By position (`COLUMNS`): a look-up by name per column and row showed in a rebuild's
+    // profile.
     Ok(StoredEvent {
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
+        aggregate_id: row.try_get(0)?,
+        sequence: row.try_get(1)?,
+        event_type: row.try_get(2)?,
+        event_version: row.try_get(3)?,
+        payload: row.try_get(4)?,
         position: Position {
-            seq: row.try_get("global_seq")?,
+            seq: row.try_get(5)?,
+        },
+        metadata: if row.len() > 6 {
+            Some(row.try_get(6)?)
+        } else {
+            None
         },
     })
 }
