@@ -336,7 +336,7 @@ fn write_for(stored: &StoredEvent, event: MediaFileEvent) -> Write {
                 user_id: f.uploader.id,
                 media_type: f.media_type.as_str().to_string(),
                 mime: f.mime,
-                blob_hash: f.blob.to_string(),
+                blob_hash: f.blob.into(),
                 original_filename: f.original_filename,
                 name: f.name.into(),
                 description: f.description.into(),
@@ -354,7 +354,7 @@ fn write_for(stored: &StoredEvent, event: MediaFileEvent) -> Write {
                     .map(|t| ThumbnailRow {
                         id: t.id,
                         box_size: i64::from(t.box_size),
-                        blob_hash: t.blob.to_string(),
+                        blob_hash: t.blob.into(),
                         mime: t.mime,
                         width: i64::from(t.width),
                         height: i64::from(t.height),
