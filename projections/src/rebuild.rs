@@ -347,12 +347,24 @@ impl Rebuild {
         // An index build and an ANALYZE of one table wait for each other: the raised
         // columns' statistics come first, beside the smaller tables' indexes, and the largest
         // table's indexes then keep both connections busy to the end.
+        // Last, steps that need none of the largest table's indexes: short, they fill the
+        // time one connection would otherwise wait while the other finishes its last index
+        // (up to a second). The counts are analyzed once counted.
         let statistics = &self.statistics;
+        let fillers = TABLES
+            .into_iter()
+            .filter(|table| ![LARGEST, COUNTS].contains(table))
+            .map(|table| other_statistics(statistics, table))
+            .chain(std::iter::once(format!(
+                "{COUNT_FILES}; {}",
+                other_statistics(statistics, COUNTS)
+            )));
         let builds = TABLES
             .into_iter()
             .filter_map(|table| raised_statistics(statistics, table))
             .chain(others.into_iter().map(|(_, statement)| statement))
-            .chain(files.into_iter().map(|(_, statement)| statement));
+            .chain(files.into_iter().map(|(_, statement)| statement))
+            .chain(fillers);
         run_concurrently(pool, builds, INDEX_BUILDERS).await?;
         // Keys, and foreign keys without their check: each holds its tables against all
         // else, for a moment.
@@ -360,18 +372,10 @@ impl Rebuild {
         let keys = std::mem::take(&mut self.keys);
         let added = foreign_keys.iter().map(|key| key.add.clone());
         run_concurrently(pool, keys.into_iter().chain(added), 1).await?;
-        // The rest of the statistics, the counts and the foreign keys' checks only read:
+        // The rest of the largest table's statistics and the foreign keys' checks only read:
         // they run side by side.
         let checks = foreign_keys.into_iter().filter_map(|key| key.validate);
-        let tail = std::iter::once(other_statistics(statistics, LARGEST))
-            .chain(checks)
-            .chain(
-                TABLES
-                    .into_iter()
-                    .filter(|table| *table != LARGEST)
-                    .map(|table| other_statistics(statistics, table)),
-            )
-            .chain(std::iter::once(COUNT_FILES.to_string()));
+        let tail = std::iter::once(other_statistics(statistics, LARGEST)).chain(checks);
         run_concurrently(pool, tail, INDEX_BUILDERS).await?;
         self.counted = true;
         tracing::info!(
@@ -415,6 +419,8 @@ const INDEX_BUILDERS: usize = 2;
 const LOADERS: usize = 2;
 /// The read model's largest table, by far.
 const LARGEST: &str = "media_files";
+/// The table `COUNT_FILES` fills.
+const COUNTS: &str = "media_counts";
 /// The live files per uploader and type, from the shadow files into the shadow counts.
 const COUNT_FILES: &str = "INSERT INTO rebuild_media_counts (user_id, media_type, live) \
      SELECT user_id, media_type, COUNT(*) FROM rebuild_media_files \

@@ -275,6 +275,38 @@ async fn analyzed(database: &Database) -> Vec<String> {
     .expect("columns")
 }
 
+/// PostgreSQL: the rows of each read-model table as its last ANALYZE counted them.
+async fn analyzed_rows(database: &Database) -> Vec<i64> {
+    let mut counted = Vec::new();
+    for table in TABLES {
+        counted.push(
+            sqlx::query_scalar(
+                "SELECT CAST(reltuples AS bigint) FROM pg_class \
+                 WHERE oid = CAST($1 AS regclass)",
+            )
+            .bind(table)
+            .fetch_one(&database.any)
+            .await
+            .expect("reltuples"),
+        );
+    }
+    counted
+}
+
+/// The rows of each read-model table.
+async fn rows(database: &Database) -> Vec<i64> {
+    let mut counted = Vec::new();
+    for table in TABLES {
+        counted.push(
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&database.any)
+                .await
+                .expect("count"),
+        );
+    }
+    counted
+}
+
 async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     for (name, bytes) in [
@@ -323,6 +355,11 @@ async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backe
                 statistics(&database).await,
                 analyzed(&database).await,
                 "round {round}"
+            );
+            assert_eq!(
+                analyzed_rows(&database).await,
+                rows(&database).await,
+                "round {round}: each table analyzed once filled"
             );
         }
         assert_eq!(
