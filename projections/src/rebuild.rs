@@ -49,9 +49,8 @@ pub struct Rebuild {
     /// PostgreSQL, the indexes of keys and unique constraints), run over the loaded rows
     /// before the swap (PostgreSQL) or in it (SQLite); each with the live table it is for.
     indexes: Vec<(&'static str, String)>,
-    /// PostgreSQL: per-column statistics targets of the live tables (a migration's
-    /// `SET STATISTICS`, which `LIKE` does not copy): table, column, target.
-    statistics: Vec<(&'static str, String, i32)>,
+    /// PostgreSQL: the live tables' raised statistics targets.
+    statistics: Vec<StatisticsTarget>,
     /// PostgreSQL: primary keys and unique constraints, added over their indexes once built.
     keys: Vec<String>,
     /// PostgreSQL: foreign keys, added last (they check every row, faster with the indexes).
@@ -230,7 +229,11 @@ impl Rebuild {
                 ))
                 .execute(&mut **tx)
                 .await?;
-                self.statistics.push((table, column, target));
+                self.statistics.push(StatisticsTarget {
+                    table,
+                    column,
+                    target,
+                });
             }
         }
         Ok(())
@@ -345,9 +348,8 @@ impl Rebuild {
         // The slowest (GIN) first, so that no connection is left with one at the end.
         files.sort_by_key(|(_, statement)| !statement.contains("USING gin"));
         // An index build and an ANALYZE of one table wait for each other: the raised
-        // columns' statistics come first, beside the smaller tables' indexes, and the largest
-        // table's indexes then keep both connections busy to the end.
-        // Last, steps that need none of the largest table's indexes: short, they fill the
+        // columns' statistics come first, beside the smaller tables' indexes; then the
+        // largest table's indexes; last, steps that need none of them, short, which fill the
         // time one connection would otherwise wait while the other finishes its last index
         // (up to a second). The counts are analyzed once counted.
         let statistics = &self.statistics;
@@ -435,22 +437,24 @@ const COUNT_FILES: &str = "INSERT INTO rebuild_media_counts (user_id, media_type
 /// table has any index (`raised_statistics`); the rest after the indexes, which need them for
 /// their expressions (`other_statistics`), with the raised columns at target 0 meanwhile: a
 /// column at 0 is skipped and keeps the statistics it has.
-fn raised_statistics(statistics: &[(&'static str, String, i32)], table: &str) -> Option<String> {
-    let raised: Vec<&str> = raised_columns(statistics, table).map(|(c, _)| c).collect();
+fn raised_statistics(statistics: &[StatisticsTarget], table: &str) -> Option<String> {
+    let raised: Vec<&str> = raised_columns(statistics, table)
+        .map(|raised| raised.column.as_str())
+        .collect();
     (!raised.is_empty()).then(|| format!("ANALYZE {PREFIX}{table} ({})", raised.join(", ")))
 }
 
 /// The second pass of a table's statistics (see `raised_statistics`), as one step.
-fn other_statistics(statistics: &[(&'static str, String, i32)], table: &str) -> String {
+fn other_statistics(statistics: &[StatisticsTarget], table: &str) -> String {
     let shadow = format!("{PREFIX}{table}");
-    let raised: Vec<(&str, i32)> = raised_columns(statistics, table).collect();
+    let raised: Vec<&StatisticsTarget> = raised_columns(statistics, table).collect();
     if raised.is_empty() {
         return format!("ANALYZE {shadow}");
     }
     let set_targets = |zero: bool| {
         let columns: Vec<String> = raised
             .iter()
-            .map(|(column, target)| {
+            .map(|StatisticsTarget { column, target, .. }| {
                 let target = if zero { 0 } else { *target };
                 format!("ALTER COLUMN {column} SET STATISTICS {target}")
             })
@@ -484,14 +488,21 @@ impl ForeignKey {
     }
 }
 
+/// A column's statistics target set by a migration (`SET STATISTICS`), which `LIKE` does
+/// not copy to the shadow table.
+struct StatisticsTarget {
+    table: &'static str,
+    column: String,
+    target: i32,
+}
+
 fn raised_columns<'a>(
-    statistics: &'a [(&'static str, String, i32)],
+    statistics: &'a [StatisticsTarget],
     table: &'a str,
-) -> impl Iterator<Item = (&'a str, i32)> {
+) -> impl Iterator<Item = &'a StatisticsTarget> {
     statistics
         .iter()
-        .filter(move |(t, _, _)| *t == table)
-        .map(|(_, column, target)| (column.as_str(), *target))
+        .filter(move |raised| raised.table == table)
 }
 
 /// Run independent steps, `at_once` at a time; a step is one or more statements (separated
@@ -1057,13 +1068,15 @@ async fn apply_patches(
     }
     if postgres {
         // Fresh tables have no statistics: without them the join may be planned as a
-        // scan of the files per patch. In the swap the files have theirs already, and
-        // analyzing them again would hold up writers.
+        // scan of the files per patch. The join column's are enough (and the row count,
+        // which any ANALYZE sets): the whole table is analyzed after its indexes anyway. In
+        // the swap the files have theirs already, and analyzing them again would hold up
+        // writers.
         sqlx::query(&format!("ANALYZE {PATCHES}"))
             .execute(&mut **tx)
             .await?;
         if !files_analyzed {
-            sqlx::query(&format!("ANALYZE {PREFIX}media_files"))
+            sqlx::query(&format!("ANALYZE {PREFIX}{LARGEST} (aggregate_id)"))
                 .execute(&mut **tx)
                 .await?;
         }
