@@ -52,13 +52,13 @@ pub enum EventLog {
     Sqlite(SqlitePool),
 }
 
-/// The columns `stored_event` reads, in its order. PostgreSQL's `json` columns are read as
-/// their text.
-const COLUMNS: &str = "aggregate_id, sequence, event_type, event_version, \
-     CAST(payload AS text) AS payload, global_seq, CAST(metadata AS text) AS metadata";
-/// `COLUMNS` but the metadata, for projections: a rebuild reads a million events.
+/// The columns `stored_event` reads, in its order, but the metadata: projections never read
+/// it, and a rebuild reads a million events. PostgreSQL's `json` columns are read as their
+/// text.
 const PROJECTED_COLUMNS: &str = "aggregate_id, sequence, event_type, event_version, \
      CAST(payload AS text) AS payload, global_seq";
+/// The metadata, after `PROJECTED_COLUMNS` (a file's own events).
+const METADATA_COLUMN: &str = "CAST(metadata AS text) AS metadata";
 
 impl EventLog {
     /// A file's events with a sequence above `after`, oldest first.
@@ -67,13 +67,13 @@ impl EventLog {
         aggregate_id: &str,
         after: i64,
     ) -> Result<Vec<StoredEvent>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {PROJECTED_COLUMNS}, {METADATA_COLUMN} FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
+             ORDER BY sequence"
+        );
         match self {
             EventLog::Postgres(pool) => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM events \
-                     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
-                     ORDER BY sequence"
-                );
                 let rows = sqlx::query(&sql)
                     .bind(MediaFile::TYPE)
                     .bind(aggregate_id)
@@ -83,11 +83,6 @@ impl EventLog {
                 rows.iter().map(stored_event).collect()
             }
             EventLog::Sqlite(pool) => {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM events \
-                     WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
-                     ORDER BY sequence"
-                );
                 let rows = sqlx::query(&sql)
                     .bind(MediaFile::TYPE)
                     .bind(aggregate_id)
@@ -203,8 +198,8 @@ where
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    // By position (`COLUMNS`): a look-up by name per column and row showed in a rebuild's
-    // profile.
+    // By position (`PROJECTED_COLUMNS`, then `METADATA_COLUMN` if read): a look-up by name
+    // per column and row showed in a rebuild's profile.
     Ok(StoredEvent {
         aggregate_id: row.try_get(0)?,
         sequence: row.try_get(1)?,
