@@ -199,11 +199,14 @@ async fn a_rebuild_under_live_traffic_loses_nothing(backend: Backend) {
     assert_eq!(renamed["count"], 20, "{renamed}");
 }
 
+fn is_postgres(database: &Database) -> bool {
+    database.any.connect_options().database_url.scheme() != "sqlite"
+}
+
 /// The read-model tables' indexes and constraints, each with its definition, and on
 /// PostgreSQL the columns' raised statistics targets.
 async fn schema(database: &Database) -> Vec<String> {
-    let postgres = database.any.connect_options().database_url.scheme() != "sqlite";
-    let sql = if postgres {
+    let sql = if is_postgres(database) {
         "WITH t(oid) AS (VALUES (CAST('media_files' AS regclass)), \
              (CAST('media_thumbnails' AS regclass)), (CAST('media_counts' AS regclass))) \
          SELECT CAST(c.relname AS text) || ': ' || pg_get_indexdef(i.indexrelid) \
@@ -229,8 +232,7 @@ const TABLES: [&str; 3] = ["media_counts", "media_files", "media_thumbnails"];
 
 /// The tables whose names start as the read model's, the rebuild's or the replaced ones'.
 async fn tables(database: &Database) -> Vec<String> {
-    let postgres = database.any.connect_options().database_url.scheme() != "sqlite";
-    let sql = if postgres {
+    let sql = if is_postgres(database) {
         "SELECT CAST(tablename AS text) FROM pg_tables WHERE schemaname = current_schema()"
     } else {
         "SELECT name FROM sqlite_master WHERE type = 'table'"
@@ -275,36 +277,18 @@ async fn analyzed(database: &Database) -> Vec<String> {
     .expect("columns")
 }
 
-/// PostgreSQL: the rows of each read-model table as its last ANALYZE counted them.
-async fn analyzed_rows(database: &Database) -> Vec<i64> {
-    let mut counted = Vec::new();
+/// `sql`'s one number for each read-model table, named in it as `{table}`.
+async fn per_table(database: &Database, sql: &str) -> Vec<i64> {
+    let mut numbers = Vec::new();
     for table in TABLES {
-        counted.push(
-            sqlx::query_scalar(
-                "SELECT CAST(reltuples AS bigint) FROM pg_class \
-                 WHERE oid = CAST($1 AS regclass)",
-            )
-            .bind(table)
-            .fetch_one(&database.any)
-            .await
-            .expect("reltuples"),
-        );
-    }
-    counted
-}
-
-/// The rows of each read-model table.
-async fn rows(database: &Database) -> Vec<i64> {
-    let mut counted = Vec::new();
-    for table in TABLES {
-        counted.push(
-            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        numbers.push(
+            sqlx::query_scalar(&sql.replace("{table}", table))
                 .fetch_one(&database.any)
                 .await
-                .expect("count"),
+                .expect(sql),
         );
     }
-    counted
+    numbers
 }
 
 async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backend) {
@@ -356,9 +340,15 @@ async fn a_rebuild_keeps_the_schema_and_clears_an_interrupted_one(backend: Backe
                 analyzed(&database).await,
                 "round {round}"
             );
+            // The rows each table's last ANALYZE counted, and its rows.
             assert_eq!(
-                analyzed_rows(&database).await,
-                rows(&database).await,
+                per_table(
+                    &database,
+                    "SELECT CAST(reltuples AS bigint) FROM pg_class \
+                     WHERE oid = CAST('{table}' AS regclass)"
+                )
+                .await,
+                per_table(&database, "SELECT COUNT(*) FROM {table}").await,
                 "round {round}: each table analyzed once filled"
             );
         }
