@@ -52,6 +52,17 @@ pub enum EventLog {
     Sqlite(SqlitePool),
 }
 
+/// `body` on whichever pool `log` holds: the two arms read the same, but `pool` has a
+/// different type in each.
+macro_rules! on_pool {
+    ($log:expr, $pool:ident => $body:expr) => {
+        match $log {
+            EventLog::Postgres($pool) => $body,
+            EventLog::Sqlite($pool) => $body,
+        }
+    };
+}
+
 /// The columns `stored_event` reads, in its order, but the metadata: projections never read
 /// it, and a rebuild reads a million events. PostgreSQL's `json` columns are read as their
 /// text.
@@ -72,26 +83,15 @@ impl EventLog {
              WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
              ORDER BY sequence"
         );
-        match self {
-            EventLog::Postgres(pool) => {
-                let rows = sqlx::query(&sql)
-                    .bind(MediaFile::TYPE)
-                    .bind(aggregate_id)
-                    .bind(after)
-                    .fetch_all(pool)
-                    .await?;
-                rows.iter().map(stored_event).collect()
-            }
-            EventLog::Sqlite(pool) => {
-                let rows = sqlx::query(&sql)
-                    .bind(MediaFile::TYPE)
-                    .bind(aggregate_id)
-                    .bind(after)
-                    .fetch_all(pool)
-                    .await?;
-                rows.iter().map(stored_event).collect()
-            }
-        }
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(MediaFile::TYPE)
+                .bind(aggregate_id)
+                .bind(after)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(stored_event).collect()
+        })
     }
 
     /// Up to `limit` events after `position` in commit order, only from finished transactions.
@@ -117,51 +117,29 @@ impl EventLog {
              ORDER BY global_seq LIMIT $6"
         );
         let up_to = selection.up_to.map_or(i64::MAX, |p| p.seq);
-        match self {
-            EventLog::Postgres(pool) => {
-                let rows = sqlx::query(&sql)
-                    .bind(MediaFile::TYPE)
-                    .bind(position.seq)
-                    .bind(up_to)
-                    .bind(selection.uploads)
-                    .bind(MediaFileEvent::UPLOADED)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?;
-                rows.iter().map(stored_event).collect()
-            }
-            EventLog::Sqlite(pool) => {
-                let rows = sqlx::query(&sql)
-                    .bind(MediaFile::TYPE)
-                    .bind(position.seq)
-                    .bind(up_to)
-                    .bind(selection.uploads)
-                    .bind(MediaFileEvent::UPLOADED)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?;
-                rows.iter().map(stored_event).collect()
-            }
-        }
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(MediaFile::TYPE)
+                .bind(position.seq)
+                .bind(up_to)
+                .bind(selection.uploads)
+                .bind(MediaFileEvent::UPLOADED)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(stored_event).collect()
+        })
     }
 
     /// The position of the last committed event (the start if there is none).
     pub async fn last_position(&self) -> Result<Position, sqlx::Error> {
         let sql = "SELECT COALESCE(MAX(global_seq), 0) FROM events WHERE aggregate_type = $1";
-        let seq: i64 = match self {
-            EventLog::Postgres(pool) => {
-                sqlx::query_scalar(sql)
-                    .bind(MediaFile::TYPE)
-                    .fetch_one(pool)
-                    .await?
-            }
-            EventLog::Sqlite(pool) => {
-                sqlx::query_scalar(sql)
-                    .bind(MediaFile::TYPE)
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+        let seq: i64 = on_pool!(self, pool => {
+            sqlx::query_scalar(sql)
+                .bind(MediaFile::TYPE)
+                .fetch_one(pool)
+                .await?
+        });
         Ok(Position { seq })
     }
 }
@@ -169,26 +147,14 @@ impl EventLog {
 impl EventLog {
     /// How many events lie after `position` in commit order (all of them from the start).
     pub async fn count_after(&self, position: Position) -> Result<i64, sqlx::Error> {
-        match self {
-            EventLog::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM events WHERE aggregate_type = $1 AND global_seq > $2",
-                )
+        let sql = "SELECT COUNT(*) FROM events WHERE aggregate_type = $1 AND global_seq > $2";
+        on_pool!(self, pool => {
+            sqlx::query_scalar(sql)
                 .bind(MediaFile::TYPE)
                 .bind(position.seq)
                 .fetch_one(pool)
                 .await
-            }
-            EventLog::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM events WHERE aggregate_type = $1 AND global_seq > $2",
-                )
-                .bind(MediaFile::TYPE)
-                .bind(position.seq)
-                .fetch_one(pool)
-                .await
-            }
-        }
+        })
     }
 }
 
