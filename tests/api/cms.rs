@@ -171,6 +171,16 @@ async fn paging_edges_are_200_or_400_naming_the_parameter(backend: Backend) {
         .await;
     assert_eq!(status, 200);
     assert_eq!(clamped["meta"]["page_size"], 100);
+    // Beyond 64 bits: still a page past the end, and a size to clamp.
+    let (status, beyond) = app
+        .cms(
+            reqwest::Method::GET,
+            "/api/media?page=99999999999999999999&page_size=99999999999999999999",
+        )
+        .await;
+    assert_eq!(status, 200, "{beyond}");
+    assert_eq!(beyond["data"], json!([]));
+    assert_eq!(beyond["meta"]["page_size"], 100);
     for (query, param) in [
         ("page_size=0", "page_size"),
         ("page_size=abc", "page_size"),

@@ -15,6 +15,7 @@ on_both_backends!(
     search_matches_every_term_in_name_or_id,
     filters_narrow_the_list_inclusively,
     malformed_parameters_are_400_naming_them,
+    numbers_beyond_64_bits_are_clamped_like_any_large_number,
     count_is_exact_as_files_come_and_go,
     orderings_by_user_fields_page_like_the_whole_list,
 );
@@ -365,6 +366,47 @@ async fn malformed_parameters_are_400_naming_them(backend: Backend) {
             "{query}: {body}"
         );
     }
+}
+
+/// A client may write any integer: one too large for 64 bits is still a page past the end,
+/// a bound above every size, a limit to clamp; never an error or a dropped connection.
+async fn numbers_beyond_64_bits_are_clamped_like_any_large_number(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let files = seven_files(&app).await;
+    let max = i64::MAX;
+    let past_the_end = app.list(&format!("offset={max}")).await;
+    assert_eq!(past_the_end["count"], 7);
+    assert_eq!(past_the_end["results"], Value::Array(Vec::new()));
+    assert_eq!(past_the_end["next"], Value::Null);
+    assert_eq!(
+        past_the_end["previous"],
+        format!(
+            "{}/api/media/files?limit=10&offset={}",
+            app.address,
+            max - 10
+        )
+    );
+    let beyond = "99999999999999999999";
+    let count = |page: Value| page["count"].as_i64().expect("count");
+    assert_eq!(
+        app.list(&format!("offset={beyond}")).await["results"],
+        Value::Array(Vec::new())
+    );
+    let clamped = app.list(&format!("limit={beyond}")).await;
+    assert_eq!(clamped["results"].as_array().expect("results").len(), 7);
+    assert_eq!(count(app.list(&format!("size_max={beyond}")).await), 7);
+    assert_eq!(count(app.list(&format!("size_min={beyond}")).await), 0);
+    assert_eq!(count(app.list(&format!("id_min=-{beyond}")).await), 7);
+    let response = app.list_response(&format!("limit=-{beyond}")).await;
+    assert_eq!(response.status(), 400);
+
+    let id = &files[0]["id"];
+    let (status, history) = app
+        .get_json(&format!("/api/media/files/{id}/history?offset={max}"))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["results"], Value::Array(Vec::new()));
+    assert_eq!(history["next"], Value::Null);
 }
 
 async fn count_is_exact_as_files_come_and_go(backend: Backend) {

@@ -1,6 +1,7 @@
 //! `GET /api/media/files`: filters, search, ordering and limit/offset paging (seed 000, SPEC §6).
 
 use std::collections::BTreeMap;
+use std::num::IntErrorKind;
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
@@ -129,10 +130,12 @@ pub struct PageLinks<'a> {
 
 impl PageLinks<'_> {
     pub fn next(&self) -> Option<String> {
-        (self.offset + self.limit < self.count).then(|| {
+        // Saturating: an offset can be as large as a client writes it.
+        let offset = self.offset.saturating_add(self.limit);
+        (offset < self.count).then(|| {
             self.link(&[
                 ("limit", Some(self.limit.to_string())),
-                ("offset", Some((self.offset + self.limit).to_string())),
+                ("offset", Some(offset.to_string())),
             ])
         })
     }
@@ -163,12 +166,22 @@ pub fn invalid(param: &str, why: &str) -> ApiError {
 pub fn integer(params: &QueryParams, name: &str) -> Result<Option<i64>> {
     params
         .get(name)
-        .map(|v| {
-            v.trim()
-                .parse::<i64>()
-                .map_err(|_| invalid(name, "must be an integer"))
-        })
+        .map(|v| saturating_integer(v.trim()).ok_or_else(|| invalid(name, "must be an integer")))
         .transpose()
+}
+
+/// A decimal integer; one beyond 64 bits stands for the largest (or smallest) one, which it
+/// compares like for every bound, id and page (DRF, in Python, takes any size: `limit` is
+/// then clamped, `offset` gives an empty page).
+fn saturating_integer(text: &str) -> Option<i64> {
+    match text.parse::<i64>() {
+        Ok(n) => Some(n),
+        Err(e) => match e.kind() {
+            IntErrorKind::PosOverflow => Some(i64::MAX),
+            IntErrorKind::NegOverflow => Some(i64::MIN),
+            _ => None,
+        },
+    }
 }
 
 /// A date (`2023-01-01`, UTC) or an RFC 3339 time with any offset, as microseconds. A date
