@@ -69,8 +69,15 @@ pub struct FileName(String);
 impl FileName {
     pub const MAX_CHARS: usize = 255;
 
+    /// A name a client sends: `stored`'s rules, and no NUL character.
     pub fn parse(value: impl Into<String>) -> Result<FileName, FieldError> {
         let value = value.into();
+        refuse_nul(&value)?;
+        FileName::stored(value)
+    }
+
+    /// The rules a name in a stored event was written under (see `refuse_nul`).
+    fn stored(value: String) -> Result<FileName, FieldError> {
         match value.chars().count() {
             0 => Err(FieldError("This field may not be blank.".into())),
             n if n > Self::MAX_CHARS => Err(FieldError(format!(
@@ -97,7 +104,7 @@ impl FileName {
 impl TryFrom<String> for FileName {
     type Error = FieldError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        FileName::parse(value)
+        FileName::stored(value)
     }
 }
 
@@ -115,8 +122,15 @@ pub struct Description(String);
 impl Description {
     pub const MAX_CHARS: usize = 10_000;
 
+    /// A description a client sends: `stored`'s rules, and no NUL character.
     pub fn parse(value: impl Into<String>) -> Result<Description, FieldError> {
         let value = value.into();
+        refuse_nul(&value)?;
+        Description::stored(value)
+    }
+
+    /// The rules a description in a stored event was written under (see `refuse_nul`).
+    fn stored(value: String) -> Result<Description, FieldError> {
         if value.chars().count() > Self::MAX_CHARS {
             return Err(FieldError(format!(
                 "Ensure this field has no more than {} characters.",
@@ -134,8 +148,19 @@ impl Description {
 impl TryFrom<String> for Description {
     type Error = FieldError;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        Description::parse(value)
+        Description::stored(value)
     }
+}
+
+/// Client text may not hold the NUL character, as DRF's `CharField` says (PostgreSQL's text
+/// cannot store it, so it would fail there and pass on SQLite). Checked where a client's
+/// text enters, not when events are read: an event stored on SQLite before this rule must
+/// still replay.
+fn refuse_nul(value: &str) -> Result<(), FieldError> {
+    if value.contains('\0') {
+        return Err(FieldError("Null characters are not allowed.".into()));
+    }
+    Ok(())
 }
 
 impl From<Description> for String {
@@ -266,6 +291,19 @@ mod tests {
         assert!(Description::parse("").is_ok());
         assert!(Description::parse("x".repeat(10_000)).is_ok());
         assert!(Description::parse("x".repeat(10_001)).is_err());
+    }
+
+    #[test]
+    fn clients_may_not_send_nul_but_stored_events_holding_it_still_load() {
+        assert!(FileName::parse("a\0b").is_err());
+        assert!(Description::parse("a\0b").is_err());
+        let name: FileName = serde_json::from_str("\"a\\u0000b\"").expect("stored name");
+        assert_eq!(name.as_str(), "a\0b");
+        let description: Description =
+            serde_json::from_str("\"a\\u0000b\"").expect("stored description");
+        assert_eq!(description.as_str(), "a\0b");
+        // The stored rules still hold.
+        assert!(serde_json::from_str::<FileName>("\"\"").is_err());
     }
 
     #[test]

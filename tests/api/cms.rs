@@ -187,6 +187,7 @@ async fn paging_edges_are_200_or_400_naming_the_parameter(backend: Backend) {
         ("page=0", "page"),
         ("page=x", "page"),
         ("type=document", "type"),
+        ("search=a%00b", "search"),
     ] {
         let (status, body) = app
             .cms(reqwest::Method::GET, &format!("/api/media?{query}"))

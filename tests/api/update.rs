@@ -114,6 +114,17 @@ async fn bad_updates_are_400_and_change_nothing(backend: Backend) {
         .await
         .expect("patch");
     assert_eq!(malformed.status(), 400);
+    // PostgreSQL's text cannot hold NUL: refused as DRF's CharField does, on both backends.
+    for field in ["name", "description"] {
+        let response = app.patch_file(&id, json!({ field: "a\u{0}b" })).await;
+        assert_eq!(response.status(), 400, "{field}");
+        let error: Value = response.json().await.expect("json");
+        assert_eq!(
+            error["fields"][field],
+            json!(["Null characters are not allowed."]),
+            "{error}"
+        );
+    }
     let unchanged: Value = app.get_file(&id).await.json().await.expect("json");
     assert_eq!(unchanged, file);
     assert!(app

@@ -1,7 +1,7 @@
 //! `POST /api/media/files`: detection, names, limits, dedup, refusals (SPEC §3, §4).
 
 use reqwest::multipart::{Form, Part};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::fixtures;
 use crate::helpers::{Backend, TestApp};
@@ -255,6 +255,20 @@ async fn name_defaults_and_validation_follow_the_spec(backend: Backend) {
             .status(),
         400
     );
+    // PostgreSQL's text cannot hold NUL: refused as DRF's CharField does, on both backends.
+    for (field, value) in [("name", "a\0b"), ("description", "a\0b")] {
+        let form = Form::new()
+            .part("f", Part::bytes(fixtures::text()).file_name("x.txt"))
+            .text(field, value);
+        let response = app.upload_form(&app.admin_token, form).await;
+        assert_eq!(response.status(), 400, "{field}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(
+            body["fields"][field],
+            json!(["Null characters are not allowed."]),
+            "{body}"
+        );
+    }
     assert_eq!(
         app.blob_files().len(),
         1,

@@ -61,7 +61,7 @@ pub async fn list(
     let query = ListQuery {
         filter: ListFilter {
             media_types,
-            search: params.get("search").map(search_terms).unwrap_or_default(),
+            search: search_terms(&params)?,
             search_names_only: true,
             ..ListFilter::default()
         },

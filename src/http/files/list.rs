@@ -294,7 +294,7 @@ pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
         width_max: integer(params, "width_max")?,
         height_min: integer(params, "height_min")?,
         height_max: integer(params, "height_max")?,
-        search: params.get("search").map(search_terms).unwrap_or_default(),
+        search: search_terms(params)?,
         search_names_only: false,
     };
     Ok(ListQuery {
@@ -305,13 +305,20 @@ pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
     })
 }
 
-/// Search terms: split on white space and commas (SPEC §6).
-pub fn search_terms(value: &str) -> Vec<String> {
-    value
+/// The `search` parameter's terms: split on white space and commas (SPEC §6). A NUL
+/// character is refused: no name holds one, and PostgreSQL's text cannot.
+pub fn search_terms(params: &QueryParams) -> Result<Vec<String>> {
+    let Some(value) = params.get("search") else {
+        return Ok(Vec::new());
+    };
+    if value.contains('\0') {
+        return Err(invalid("search", "null characters are not allowed"));
+    }
+    Ok(value
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|t| !t.is_empty())
         .map(str::to_string)
-        .collect()
+        .collect())
 }
 
 fn ordering(params: &QueryParams) -> Result<Vec<Sort>> {

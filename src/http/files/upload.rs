@@ -51,6 +51,12 @@ pub async fn read_upload(
                 if original.is_empty() {
                     return Err(ApiError::BadRequest("No file uploaded".into()));
                 }
+                // Refused before any byte is stored (see `domain::values::refuse_nul`).
+                if original.contains('\0') {
+                    return Err(ApiError::BadRequest(
+                        "The file's name may not contain null characters".into(),
+                    ));
+                }
                 let hints = Hints {
                     file_name: original.clone(),
                     mime: field.content_type().unwrap_or_default().to_string(),
