@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::any::AnyPoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AnyPool, Executor, PgPool, SqlitePool};
+use sqlx::{AnyPool, ConnectOptions, Connection, Executor, PgPool, SqlitePool};
 
 pub use commands::{CommandBus, CommandError};
 pub use event_log::{EventLog, Selection, StoredEvent};
@@ -58,6 +58,7 @@ impl Database {
         match url {
             DatabaseUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url)?;
+                reach_postgres(&options).await?;
                 let pool = PgPoolOptions::new()
                     .max_connections(pool_size)
                     .acquire_timeout(Duration::from_secs(10))
@@ -149,6 +150,35 @@ impl Database {
             EventPool::Postgres(pool) => pool.close().await,
             EventPool::Sqlite(pool) => pool.close().await,
         }
+    }
+}
+
+/// How long to wait for a PostgreSQL server that refuses connections (one starting up).
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// One connection to the server before the pools open. A pool that cannot connect retries
+/// until its timeout and then says only "pool timed out"; this waits as long for a server that
+/// is not up yet, then fails with the reason (refused, unknown host), and fails at once for
+/// what waiting cannot mend (no such database or role, a wrong password).
+async fn reach_postgres(options: &PgConnectOptions) -> Result<(), sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + CONNECT_WAIT;
+    loop {
+        match options.connect().await {
+            Ok(connection) => return connection.close().await,
+            Err(error) if starting_up(&error) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// A connection refused or cut, or PostgreSQL's "the database system is starting up".
+fn starting_up(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(error) => error.code().as_deref() == Some("57P03"),
+        _ => false,
     }
 }
 

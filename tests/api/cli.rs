@@ -80,3 +80,31 @@ async fn commands_fail_with_one_line_for_unknown_things(backend: Backend) {
         assert!(output.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// A PostgreSQL that is not there is named as such, once waited for, in one line (the pools
+/// alone said "pool timed out while waiting for an open connection").
+#[test]
+fn an_unreachable_postgres_fails_with_the_reason() {
+    // A port nothing listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let data = tempfile::tempdir().expect("data dir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_mediastore"))
+        .args(["projections", "status"])
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{port}/x"),
+        )
+        .env("MEDIASTORE_DATA_DIR", data.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run mediastore");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("refused"), "{stderr}");
+    // Said once: sqlx's message already ends with its cause's.
+    assert_eq!(stderr.matches("refused").count(), 1, "{stderr}");
+}
