@@ -117,9 +117,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     admin,
                     permissions,
                 } => {
-                    if username.trim().is_empty() {
-                        anyhow::bail!("the username may not be empty");
-                    }
                     let new = NewUser {
                         username,
                         first_name,

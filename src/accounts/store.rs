@@ -8,6 +8,8 @@ use super::{hash_token, new_token, Permission};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountsError {
+    #[error("{0}")]
+    InvalidUser(String),
     #[error("a user named {0:?} already exists")]
     UsernameTaken(String),
     #[error("no user named {0:?}")]
@@ -28,6 +30,45 @@ pub struct NewUser {
     pub is_staff: bool,
     pub is_admin: bool,
     pub permissions: Vec<Permission>,
+}
+
+/// Django's `auth.User` limits, which the seeds' user objects come from.
+const MAX_NAME_CHARS: usize = 150;
+
+impl NewUser {
+    /// As Django's `auth.User` says: a username of 1 to 150 letters, digits and `@.+-_`; a
+    /// first and last name of at most 150 characters each.
+    fn check(&self) -> Result<()> {
+        let invalid = |message: String| Err(AccountsError::InvalidUser(message));
+        let username = &self.username;
+        if username.is_empty() {
+            return invalid("the username may not be empty".into());
+        }
+        if username.chars().count() > MAX_NAME_CHARS {
+            return invalid(format!(
+                "the username may have at most {MAX_NAME_CHARS} characters"
+            ));
+        }
+        if let Some(c) = username
+            .chars()
+            .find(|&c| !(c.is_alphanumeric() || "@.+-_".contains(c)))
+        {
+            return invalid(format!(
+                "the username may hold only letters, digits and @.+-_, not {c:?}"
+            ));
+        }
+        for (field, value) in [
+            ("first name", &self.first_name),
+            ("last name", &self.last_name),
+        ] {
+            if value.chars().count() > MAX_NAME_CHARS {
+                return invalid(format!(
+                    "the {field} may have at most {MAX_NAME_CHARS} characters"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A user as `mediastore user create` prints it.
@@ -80,6 +121,7 @@ impl Accounts {
     }
 
     pub async fn create_user(&self, new: &NewUser, now: i64) -> Result<User> {
+        new.check()?;
         let mut tx = self.pool.begin().await?;
         let uuid = Uuid::new_v4();
         let inserted = sqlx::query(

@@ -58,6 +58,7 @@ async fn user_create_prints_the_user_as_json(backend: Backend) {
 
 async fn commands_fail_with_one_line_for_unknown_things(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    let long = "n".repeat(151);
     for args in [
         vec!["user", "create", "--username", "x", "--permission", "9999"],
         vec!["token", "create", "--username", "nobody"],
@@ -72,6 +73,11 @@ async fn commands_fail_with_one_line_for_unknown_things(backend: Backend) {
         vec!["token", "revoke", "--token", "not-a-token"],
         vec!["user", "deactivate", "--username", "nobody"],
         vec!["user", "create", "--username", "admin"],
+        // Django's auth.User rules.
+        vec!["user", "create", "--username", ""],
+        vec!["user", "create", "--username", "two words"],
+        vec!["user", "create", "--username", &long],
+        vec!["user", "create", "--username", "zoe", "--first-name", &long],
     ] {
         let output = app.cli(&args);
         assert!(!output.status.success(), "{args:?} should fail");
