@@ -306,7 +306,7 @@ pub fn list_query(params: &QueryParams) -> Result<ListQuery> {
 }
 
 /// The `search` parameter's terms: split on white space and commas (SPEC §6). A NUL
-/// character is refused: no name holds one, and PostgreSQL's text cannot.
+/// character is refused: no name a client sends may hold one, and PostgreSQL's text cannot.
 pub fn search_terms(params: &QueryParams) -> Result<Vec<String>> {
     let Some(value) = params.get("search") else {
         return Ok(Vec::new());
