@@ -187,6 +187,34 @@ async fn refused_uploads_get_a_clear_400_and_leave_nothing(backend: Backend) {
         .part("f", Part::bytes(fixtures::text()).file_name("a.txt"))
         .part("f", Part::bytes(fixtures::text()).file_name("b.txt"));
     assert_eq!(app.upload_form(&app.admin_token, two).await.status(), 400);
+    // A file name that cannot be read (not UTF-8; RFC 5987's `filename*`) is named as the
+    // problem, not taken for a missing file.
+    for disposition in [
+        &b"filename=\"\xff\xfe.txt\""[..],
+        &b"filename*=UTF-8''a%C3%A9.txt"[..],
+    ] {
+        let mut body = b"--zzz\r\nContent-Disposition: form-data; name=\"f\"; ".to_vec();
+        body.extend_from_slice(disposition);
+        body.extend_from_slice(b"\r\n\r\nhello\r\n--zzz--\r\n");
+        let response = app
+            .client
+            .post(app.url("/api/media/files"))
+            .header("Authorization", format!("Token {}", app.admin_token))
+            .header("Content-Type", "multipart/form-data; boundary=zzz")
+            .body(body)
+            .send()
+            .await
+            .expect("upload request");
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.expect("json");
+        assert!(
+            body["error"]
+                .as_str()
+                .expect("error")
+                .contains("file's name"),
+            "{body}"
+        );
+    }
 
     assert!(app.blob_files().is_empty(), "{:?}", app.blob_files());
     let leftovers: Vec<_> = std::fs::read_dir(app.data_dir.path().join("tmp"))

@@ -47,7 +47,17 @@ pub async fn read_upload(
                 if file.is_some() {
                     return Err(ApiError::BadRequest("Send exactly one file".into()));
                 }
-                let original = field.file_name().unwrap_or_default().to_string();
+                let original = match field.file_name() {
+                    Some(name) => name.to_string(),
+                    // The part names a file that could not be read: not UTF-8, or RFC 5987's
+                    // `filename*`, which RFC 7578 rules out for forms.
+                    None if names_a_file(&field) => return Err(ApiError::BadRequest(
+                        "The file's name could not be read: send it as UTF-8 in filename=\"...\""
+                            .into(),
+                    )),
+                    None => String::new(),
+                };
+                // A form sends `filename=""` when no file was chosen.
                 if original.is_empty() {
                     return Err(ApiError::BadRequest("No file uploaded".into()));
                 }
@@ -94,6 +104,20 @@ pub async fn read_upload(
         name,
         description,
     })
+}
+
+/// Whether a part's `Content-Disposition` has a file name parameter, readable or not.
+fn names_a_file(field: &axum::extract::multipart::Field<'_>) -> bool {
+    field
+        .headers()
+        .get(axum::http::header::CONTENT_DISPOSITION)
+        .is_some_and(|value| {
+            value
+                .as_bytes()
+                .to_ascii_lowercase()
+                .windows(b"filename".len())
+                .any(|window| window == b"filename")
+        })
 }
 
 /// A body over the route's length limit is 413; any other broken multipart is the client's.
