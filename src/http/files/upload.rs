@@ -47,6 +47,9 @@ pub async fn read_upload(
                 if file.is_some() {
                     return Err(ApiError::BadRequest("Send exactly one file".into()));
                 }
+                // A part's headers never hold control bytes, NUL included (multer refuses
+                // them as malformed), so neither does the name, which PostgreSQL could not
+                // store (see `domain::values::refuse_nul`).
                 let original = match field.file_name() {
                     Some(name) => name.to_string(),
                     // The part names a file that could not be read: not UTF-8, or RFC 5987's
@@ -60,12 +63,6 @@ pub async fn read_upload(
                 // A form sends `filename=""` when no file was chosen.
                 if original.is_empty() {
                     return Err(ApiError::BadRequest("No file uploaded".into()));
-                }
-                // Refused before any byte is stored (see `domain::values::refuse_nul`).
-                if original.contains('\0') {
-                    return Err(ApiError::BadRequest(
-                        "The file's name may not contain null characters".into(),
-                    ));
                 }
                 let hints = Hints {
                     file_name: original.clone(),
