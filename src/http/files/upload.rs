@@ -111,9 +111,8 @@ fn names_a_file(field: &axum::extract::multipart::Field<'_>) -> bool {
         .is_some_and(|value| {
             value
                 .as_bytes()
-                .to_ascii_lowercase()
                 .windows(b"filename".len())
-                .any(|window| window == b"filename")
+                .any(|window| window.eq_ignore_ascii_case(b"filename"))
         })
 }
 
